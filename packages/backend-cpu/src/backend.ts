@@ -1,0 +1,192 @@
+import {
+  KarakoramError, arrayFor, normalAt, uniformAt, sizeOf,
+  type Backend, type BinaryOp, type DType, type DataArray, type MemoryInfo, type RandomKind,
+  type ReduceOp, type Shape, type Storage, type TensorRef, type UnaryOp,
+} from '@karakoram/core';
+import * as E from './kernels/elementwise.js';
+import * as R from './kernels/reduce.js';
+import * as Mv from './kernels/movement.js';
+import * as I from './kernels/indexing.js';
+import { matmulJs } from './kernels/matmul-js.js';
+
+export class CpuStorage implements Storage {
+  readonly backend = 'cpu';
+  disposed = false;
+  constructor(public data: DataArray) {}
+}
+
+export type MatmulKernel = (a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number, transA: boolean, transB: boolean) => void;
+
+export interface CpuBackendOptions {
+  /** Replaces the matmul kernel (the fast WebAssembly one is installed by createCpuBackend). */
+  matmul?: MatmulKernel;
+  describe?: string;
+}
+
+const data = (r: TensorRef): DataArray => (r.storage as CpuStorage).data;
+
+/** Every primitive in TypeScript over typed arrays; matmul goes to a pluggable kernel. */
+export class CpuBackend implements Backend {
+  readonly name = 'cpu';
+  private live = 0;
+  private liveBytes = 0;
+  private readonly matmulKernel: MatmulKernel;
+  private readonly description: string;
+
+  constructor(opts: CpuBackendOptions = {}) {
+    this.matmulKernel = opts.matmul ?? matmulJs;
+    this.description = opts.describe ?? 'cpu (JavaScript kernels)';
+  }
+
+  describe(): string {
+    return this.description;
+  }
+
+  private make(dtype: DType, size: number): CpuStorage {
+    this.live++;
+    this.liveBytes += size * 4;
+    return new CpuStorage(arrayFor(dtype, size));
+  }
+  private out(dtype: DType, shape: Shape): CpuStorage {
+    return this.make(dtype, sizeOf(shape));
+  }
+
+  upload(values: DataArray, dtype: DType): Storage {
+    const s = this.make(dtype, values.length);
+    s.data.set(values);
+    return s;
+  }
+  async read(ref: TensorRef): Promise<DataArray> {
+    return this.readSync(ref);
+  }
+  readSync(ref: TensorRef): DataArray {
+    return data(ref).slice();
+  }
+  dispose(storage: Storage): void {
+    const s = storage as CpuStorage;
+    if (s.disposed) return;
+    s.disposed = true;
+    this.live--;
+    this.liveBytes -= s.data.byteLength;
+    s.data = new Float32Array(0);
+  }
+  memory(): MemoryInfo {
+    return { buffers: this.live, bytes: this.liveBytes };
+  }
+
+  fill(shape: Shape, value: number, dtype: DType): Storage {
+    const s = this.out(dtype, shape);
+    if (value !== 0) s.data.fill(value);
+    return s;
+  }
+  random(shape: Shape, kind: RandomKind, seed: number): Storage {
+    const s = this.out('f32', shape);
+    const f = kind === 'uniform' ? uniformAt : normalAt;
+    for (let i = 0; i < s.data.length; i++) s.data[i] = f(seed, i);
+    return s;
+  }
+
+  unary(op: UnaryOp, x: TensorRef): Storage {
+    const s = this.out(x.dtype, x.shape);
+    E.unary(op, data(x), s.data);
+    return s;
+  }
+  binary(op: BinaryOp, a: TensorRef, b: TensorRef, outShape: Shape): Storage {
+    const s = this.out(a.dtype, outShape);
+    E.binary(op, data(a), a.shape, data(b), b.shape, s.data, outShape, a.dtype === 'i32');
+    return s;
+  }
+  select(cond: TensorRef, a: TensorRef, b: TensorRef, outShape: Shape): Storage {
+    const s = this.out(a.dtype, outShape);
+    E.select(data(cond), cond.shape, data(a), a.shape, data(b), b.shape, s.data, outShape);
+    return s;
+  }
+  cast(x: TensorRef, dtype: DType): Storage {
+    const s = this.out(dtype, x.shape);
+    const src = data(x);
+    if (dtype === 'i32') for (let i = 0; i < src.length; i++) s.data[i] = Math.trunc(src[i]!);
+    else s.data.set(src);
+    return s;
+  }
+
+  reduce(op: ReduceOp, x: TensorRef, axes: readonly number[]): Storage {
+    const s = this.out(x.dtype, x.shape.map((d, i) => (axes.includes(i) ? 1 : d)));
+    R.reduce(op, data(x), x.shape, axes, s.data);
+    return s;
+  }
+  topk(x: TensorRef, k: number): { values: Storage; indices: Storage } {
+    const n = x.shape[x.shape.length - 1]!;
+    const shape = [...x.shape.slice(0, -1), k];
+    const values = this.out(x.dtype, shape);
+    const indices = this.out('i32', shape);
+    R.topk(data(x), n, k, values.data, indices.data as Int32Array);
+    return { values, indices };
+  }
+
+  matmul(a: TensorRef, b: TensorRef, transA: boolean, transB: boolean): Storage {
+    const [ba, a1, a2] = a.shape as [number, number, number];
+    const [bb, b1, b2] = b.shape as [number, number, number];
+    const [m, k] = transA ? [a2, a1] : [a1, a2];
+    const n = transB ? b1 : b2;
+    const batch = Math.max(ba, bb);
+    const s = this.out(a.dtype, [batch, m, n]);
+    if (a.dtype === 'i32') throw new KarakoramError('dtype', 'matmul supports f32 only', 'matmul');
+    const A = data(a) as Float32Array;
+    const B = data(b) as Float32Array;
+    const C = s.data as Float32Array;
+    for (let i = 0; i < batch; i++) {
+      const ai = ba === 1 ? 0 : i;
+      const bi = bb === 1 ? 0 : i;
+      this.matmulKernel(
+        A.subarray(ai * m * k, (ai + 1) * m * k), B.subarray(bi * k * n, (bi + 1) * k * n),
+        C.subarray(i * m * n, (i + 1) * m * n), m, n, k, transA, transB,
+      );
+    }
+    return s;
+  }
+
+  gather(x: TensorRef, indices: TensorRef, axis: number): Storage {
+    const shape = [...x.shape.slice(0, axis), ...indices.shape, ...x.shape.slice(axis + 1)];
+    const s = this.out(x.dtype, shape);
+    I.gather(data(x), x.shape, data(indices) as Int32Array, axis, s.data);
+    return s;
+  }
+  scatterAdd(outShape: Shape, indices: TensorRef, updates: TensorRef, axis: number): Storage {
+    const s = this.out(updates.dtype, outShape);
+    I.scatterAdd(outShape, data(indices) as Int32Array, data(updates), axis, s.data);
+    return s;
+  }
+
+  permute(x: TensorRef, perm: readonly number[]): Storage {
+    const s = this.out(x.dtype, x.shape);
+    Mv.permute(data(x), x.shape, perm, s.data);
+    return s;
+  }
+  slice(x: TensorRef, begin: readonly number[], size: readonly number[]): Storage {
+    const s = this.out(x.dtype, size);
+    Mv.slice(data(x), x.shape, begin, size, s.data);
+    return s;
+  }
+  pad(x: TensorRef, before: readonly number[], after: readonly number[]): Storage {
+    const shape = x.shape.map((d, i) => d + before[i]! + after[i]!);
+    const s = this.out(x.dtype, shape);
+    Mv.place(data(x), x.shape, s.data, shape, before);
+    return s;
+  }
+  concat(xs: readonly TensorRef[], axis: number): Storage {
+    const shape = [...xs[0]!.shape];
+    shape[axis] = xs.reduce((a, t) => a + t.shape[axis]!, 0);
+    const s = this.out(xs[0]!.dtype, shape);
+    let off = 0;
+    for (const t of xs) {
+      Mv.place(data(t), t.shape, s.data, shape, shape.map((_, i) => (i === axis ? off : 0)));
+      off += t.shape[axis]!;
+    }
+    return s;
+  }
+  expand(x: TensorRef, outShape: Shape): Storage {
+    const s = this.out(x.dtype, outShape);
+    E.expand(data(x), x.shape, s.data, outShape);
+    return s;
+  }
+}

@@ -1,0 +1,116 @@
+import type { DType, DataArray } from './dtype.js';
+import type { RandomKind } from './random.js';
+import type { Shape } from './shape.js';
+
+/**
+ * The contract between core and a backend. Storage is opaque to core; every primitive receives
+ * contiguous row-major inputs described by `TensorRef` and returns new storage. Shapes are already
+ * checked and output shapes already computed by core, so a backend only computes.
+ *
+ * The required set is small on purpose (about twenty primitives); everything else in core is
+ * built from it. `fused` holds optional fast paths whose composite default lives in core.
+ */
+export interface Storage {
+  readonly backend: string;
+}
+
+export interface TensorRef {
+  readonly storage: Storage;
+  readonly shape: Shape;
+  readonly dtype: DType;
+}
+
+export type UnaryOp =
+  | 'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'reciprocal' | 'sin' | 'cos' | 'tanh'
+  | 'sigmoid' | 'abs' | 'sign' | 'floor' | 'square';
+export type BinaryOp =
+  | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'max' | 'min'
+  | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
+export type ReduceOp = 'sum' | 'max' | 'min';
+
+export const UNARY_OPS: readonly UnaryOp[] = [
+  'neg', 'exp', 'log', 'sqrt', 'rsqrt', 'reciprocal', 'sin', 'cos', 'tanh', 'sigmoid', 'abs', 'sign', 'floor', 'square',
+];
+export const BINARY_OPS: readonly BinaryOp[] = ['add', 'sub', 'mul', 'div', 'pow', 'max', 'min', 'eq', 'ne', 'lt', 'le', 'gt', 'ge'];
+
+export interface MemoryInfo {
+  /** Live storages owned by the backend. */
+  buffers: number;
+  bytes: number;
+}
+
+/** Optional fused kernels. Each has a composite default in core with the same semantics. */
+export interface FusedKernels {
+  /** softmax over the last axis. */
+  softmax?(x: TensorRef): Storage;
+  /** log-softmax over the last axis. */
+  logSoftmax?(x: TensorRef): Storage;
+  /** x * rsqrt(mean(x^2, last) + eps) * weight */
+  rmsNorm?(x: TensorRef, weight: TensorRef, eps: number): Storage;
+}
+
+export interface Backend {
+  readonly name: string;
+  /** What the backend runs on (adapter, tfjs backend, thread count), for logs. */
+  describe(): string;
+
+  // -- memory -------------------------------------------------------------------------------
+  upload(values: DataArray, dtype: DType): Storage;
+  read(ref: TensorRef): Promise<DataArray>;
+  /** Synchronous read where the backend can do it (cpu, tfjs-cpu); undefined elsewhere. */
+  readSync?(ref: TensorRef): DataArray;
+  dispose(storage: Storage): void;
+  memory(): MemoryInfo;
+  /** Waits for queued work (no-op for synchronous backends). */
+  sync?(): Promise<void>;
+
+  // -- creation -----------------------------------------------------------------------------
+  fill(shape: Shape, value: number, dtype: DType): Storage;
+  /** Counter-based random draw, bit-identical across backends for 'uniform' (see random.ts). */
+  random(shape: Shape, kind: RandomKind, seed: number): Storage;
+
+  // -- elementwise --------------------------------------------------------------------------
+  unary(op: UnaryOp, x: TensorRef): Storage;
+  /** Numpy-broadcasting binary op; comparisons give 1/0 in the input dtype. */
+  binary(op: BinaryOp, a: TensorRef, b: TensorRef, outShape: Shape): Storage;
+  /** cond ? a : b elementwise, all three broadcast to outShape; cond is nonzero-means-true. */
+  select(cond: TensorRef, a: TensorRef, b: TensorRef, outShape: Shape): Storage;
+  cast(x: TensorRef, dtype: DType): Storage;
+
+  // -- reductions ---------------------------------------------------------------------------
+  /** Reduces over sorted unique `axes`; the output keeps rank (reduced dims are 1). */
+  reduce(op: ReduceOp, x: TensorRef, axes: readonly number[]): Storage;
+  /** k largest along the last axis, sorted descending, ties by lower index first. */
+  topk(x: TensorRef, k: number): { values: Storage; indices: Storage };
+
+  // -- linear algebra -----------------------------------------------------------------------
+  /**
+   * Batched matmul of a [Ba, M, K] (or [Ba, K, M] with transA) and b [Bb, K, N] (or [Bb, N, K]
+   * with transB), where Ba and Bb are equal or one of them is 1. Output [max(Ba,Bb), M, N].
+   */
+  matmul(a: TensorRef, b: TensorRef, transA: boolean, transB: boolean): Storage;
+
+  // -- indexing -----------------------------------------------------------------------------
+  /** out = x indexed along `axis` by i32 `indices`: shape x[:axis] + indices.shape + x[axis+1:]. */
+  gather(x: TensorRef, indices: TensorRef, axis: number): Storage;
+  /**
+   * The adjoint of gather: zeros of `outShape` with updates added at the indexed positions
+   * along `axis` (duplicates accumulate).
+   */
+  scatterAdd(outShape: Shape, indices: TensorRef, updates: TensorRef, axis: number): Storage;
+
+  // -- movement -----------------------------------------------------------------------------
+  permute(x: TensorRef, perm: readonly number[]): Storage;
+  /** Contiguous copy of x[begin[i] : begin[i]+size[i]] on every axis. */
+  slice(x: TensorRef, begin: readonly number[], size: readonly number[]): Storage;
+  /** Zero padding: `before[i]` and `after[i]` elements on each axis. */
+  pad(x: TensorRef, before: readonly number[], after: readonly number[]): Storage;
+  concat(xs: readonly TensorRef[], axis: number): Storage;
+  /** Broadcast x (same rank, dims 1 or equal) to outShape. */
+  expand(x: TensorRef, outShape: Shape): Storage;
+
+  fused?: FusedKernels;
+}
+
+/** What a backend package exports so the registry can create it. */
+export type BackendFactory = (options?: Record<string, unknown>) => Backend | Promise<Backend>;

@@ -1,0 +1,14 @@
+export * from './errors.js';
+export * from './dtype.js';
+export * from './shape.js';
+export * from './random.js';
+export * from './backend.js';
+export { Tensor, wrap, view, type NestedArray } from './tensor.js';
+export { tidy, keep, setBackend, getBackend, engine, StorageRef } from './engine.js';
+export { valueAndGrads, vjp, noGrad, isRecording, type ValueAndGrads } from './autodiff/tape.js';
+export * as ops from './ops/index.js';
+export * from './nn/module.js';
+export * from './nn/qk-clip.js';
+export * from './config.js';
+export * from './registry.js';
+export * from './safetensors/index.js';

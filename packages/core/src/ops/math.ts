@@ -1,0 +1,235 @@
+/** The everyday op vocabulary, all built on the primitives. Scalars are accepted where a tensor is. */
+import type { DType } from '../dtype.js';
+import { getBackend } from '../engine.js';
+import { KarakoramError, ShapeError, fmtShape } from '../errors.js';
+import { broadcastShapes, normAxis, shapesEqual, sizeOf } from '../shape.js';
+import { Tensor, wrap } from '../tensor.js';
+import type { Backend } from '../backend.js';
+import * as P from './primitives.js';
+
+export type TensorLike = Tensor | number;
+
+const lift = (x: TensorLike, like: Tensor): Tensor => (typeof x === 'number' ? P.fill([], x, like.dtype, like.backend) : x);
+
+function bin(op: Parameters<typeof P.binary>[0], a: TensorLike, b: TensorLike): Tensor {
+  if (typeof a === 'number' && typeof b === 'number') throw new KarakoramError('args', 'at least one operand must be a tensor', op);
+  const ta = typeof a === 'number' ? lift(a, b as Tensor) : a;
+  const tb = typeof b === 'number' ? lift(b, ta) : b;
+  return P.binary(op, ta, tb);
+}
+
+// -- creation ---------------------------------------------------------------------------------
+
+/** A tensor from JS numbers (nested arrays or flat data with a shape). */
+export function tensor(values: number | number[] | number[][] | number[][][] | ArrayLike<number>, shape?: readonly number[], dtype: DType = 'f32', backend: Backend = getBackend()): Tensor {
+  const flat: number[] | ArrayLike<number> =
+    typeof values === 'number' ? [values] : Array.isArray(values) ? (values as unknown[]).flat(Infinity as 1) as number[] : values;
+  const inferred = shape ?? inferShape(values);
+  if (sizeOf(inferred) !== flat.length) throw new ShapeError('tensor', `${flat.length} values do not fill shape ${fmtShape(inferred)}`);
+  const arr = dtype === 'f32' ? Float32Array.from(flat as ArrayLike<number>) : Int32Array.from(flat as ArrayLike<number>);
+  return wrap(backend, backend.upload(arr, dtype), [...inferred], dtype);
+}
+
+function inferShape(v: unknown): number[] {
+  const s: number[] = [];
+  let cur = v;
+  while (Array.isArray(cur)) {
+    s.push(cur.length);
+    cur = cur[0];
+  }
+  if (typeof v !== 'number' && !Array.isArray(v)) s.push((v as ArrayLike<number>).length);
+  return s;
+}
+
+export const zeros = (shape: readonly number[], dtype: DType = 'f32', backend?: Backend): Tensor => P.fill(shape, 0, dtype, backend);
+export const ones = (shape: readonly number[], dtype: DType = 'f32', backend?: Backend): Tensor => P.fill(shape, 1, dtype, backend);
+export const full = (shape: readonly number[], value: number, dtype: DType = 'f32', backend?: Backend): Tensor => P.fill(shape, value, dtype, backend);
+export const zerosLike = (t: Tensor): Tensor => P.fill(t.shape, 0, t.dtype, t.backend);
+export const onesLike = (t: Tensor): Tensor => P.fill(t.shape, 1, t.dtype, t.backend);
+
+export function arange(n: number, dtype: DType = 'i32', backend: Backend = getBackend()): Tensor {
+  const a = dtype === 'i32' ? new Int32Array(n) : new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = i;
+  return wrap(backend, backend.upload(a, dtype), [n], dtype);
+}
+
+/** Uniform [lo, hi) from the counter-based generator: the same numbers on every backend. */
+export function randomUniform(shape: readonly number[], seed: number, lo = 0, hi = 1, backend?: Backend): Tensor {
+  const u = P.random(shape, 'uniform', seed, backend);
+  return lo === 0 && hi === 1 ? u : add(mul(u, hi - lo), lo);
+}
+
+export function randomNormal(shape: readonly number[], seed: number, mean = 0, std = 1, backend?: Backend): Tensor {
+  const n = P.random(shape, 'normal', seed, backend);
+  return mean === 0 && std === 1 ? n : add(mul(n, std), mean);
+}
+
+// -- elementwise ------------------------------------------------------------------------------
+
+export const add = (a: TensorLike, b: TensorLike): Tensor => bin('add', a, b);
+export const sub = (a: TensorLike, b: TensorLike): Tensor => bin('sub', a, b);
+export const mul = (a: TensorLike, b: TensorLike): Tensor => bin('mul', a, b);
+export const div = (a: TensorLike, b: TensorLike): Tensor => bin('div', a, b);
+export const pow = (a: TensorLike, b: TensorLike): Tensor => bin('pow', a, b);
+export const maximum = (a: TensorLike, b: TensorLike): Tensor => bin('max', a, b);
+export const minimum = (a: TensorLike, b: TensorLike): Tensor => bin('min', a, b);
+export const equal = (a: TensorLike, b: TensorLike): Tensor => bin('eq', a, b);
+export const notEqual = (a: TensorLike, b: TensorLike): Tensor => bin('ne', a, b);
+export const less = (a: TensorLike, b: TensorLike): Tensor => bin('lt', a, b);
+export const lessEqual = (a: TensorLike, b: TensorLike): Tensor => bin('le', a, b);
+export const greater = (a: TensorLike, b: TensorLike): Tensor => bin('gt', a, b);
+export const greaterEqual = (a: TensorLike, b: TensorLike): Tensor => bin('ge', a, b);
+
+export const neg = (x: Tensor): Tensor => P.unary('neg', x);
+export const exp = (x: Tensor): Tensor => P.unary('exp', x);
+export const log = (x: Tensor): Tensor => P.unary('log', x);
+export const sqrt = (x: Tensor): Tensor => P.unary('sqrt', x);
+export const rsqrt = (x: Tensor): Tensor => P.unary('rsqrt', x);
+export const reciprocal = (x: Tensor): Tensor => P.unary('reciprocal', x);
+export const sin = (x: Tensor): Tensor => P.unary('sin', x);
+export const cos = (x: Tensor): Tensor => P.unary('cos', x);
+export const tanh = (x: Tensor): Tensor => P.unary('tanh', x);
+export const sigmoid = (x: Tensor): Tensor => P.unary('sigmoid', x);
+export const abs = (x: Tensor): Tensor => P.unary('abs', x);
+export const sign = (x: Tensor): Tensor => P.unary('sign', x);
+export const floor = (x: Tensor): Tensor => P.unary('floor', x);
+export const square = (x: Tensor): Tensor => P.unary('square', x);
+export const relu = (x: Tensor): Tensor => maximum(x, 0);
+export const silu = (x: Tensor): Tensor => mul(x, sigmoid(x));
+
+/** cond ? a : b (cond nonzero means true). */
+export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
+  const like = typeof a === 'number' ? (typeof b === 'number' ? cond : b) : a;
+  const dtype = like.dtype;
+  const ta = typeof a === 'number' ? P.fill([], a, dtype, cond.backend) : a;
+  const tb = typeof b === 'number' ? P.fill([], b, dtype, cond.backend) : b;
+  return P.select(cond, ta, tb);
+}
+
+export const cast = P.cast;
+
+// -- reductions -------------------------------------------------------------------------------
+
+export const sum = (x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor => P.reduce('sum', x, axes, keepDims);
+export const max = (x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor => P.reduce('max', x, axes, keepDims);
+export const min = (x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor => P.reduce('min', x, axes, keepDims);
+
+export function mean(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
+  const s = sum(x, axes, keepDims);
+  const n = x.size / Math.max(1, s.size);
+  return div(s, n);
+}
+
+export function argmax(x: Tensor): Tensor {
+  const { indices } = P.topk(x, 1);
+  return P.reshape(indices, x.shape.slice(0, -1));
+}
+
+export function logSumExp(x: Tensor, axis = -1, keepDims = false): Tensor {
+  const ax = normAxis('logSumExp', axis, x.rank);
+  const m = P.cast(max(x, ax, true), x.dtype);
+  const shifted = sub(x, stopGradient(m));
+  const r = add(log(sum(exp(shifted), ax, true)), stopGradient(m));
+  return keepDims ? r : P.reshape(r, x.shape.filter((_, i) => i !== ax));
+}
+
+/** Same values, no gradient (the result is not connected to the tape). */
+export function stopGradient(x: Tensor): Tensor {
+  // A view of the same storage that is never recorded on the tape.
+  return new Tensor(x.backend, x.ref.retain(), x.shape, x.dtype);
+}
+
+// -- linear algebra ---------------------------------------------------------------------------
+
+/**
+ * Matrix product with numpy batch broadcasting: a [..., M, K] · b [..., K, N]. Rank-1 operands
+ * are not promoted; use reshape. transA/transB transpose the last two dims of a or b.
+ */
+export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
+  if (a.rank < 2 || b.rank < 2) throw new ShapeError('matmul', `needs rank >= 2 operands, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+  const batchA = a.shape.slice(0, -2);
+  const batchB = b.shape.slice(0, -2);
+  const batch = broadcastShapes('matmul', batchA, batchB);
+  const nb = sizeOf(batch);
+  const to3 = (t: Tensor, tb: readonly number[]): Tensor => {
+    const n = sizeOf(tb);
+    const r2 = t.shape.slice(-2);
+    if (n === nb || n === 1) return P.reshape(t, [n, ...r2]);
+    return P.reshape(P.broadcastTo(t, [...batch, ...r2]), [nb, ...r2]);
+  };
+  const out = P.matmul3(to3(a, batchA), to3(b, batchB), transA, transB);
+  return P.reshape(out, [...batch, out.shape[1]!, out.shape[2]!]);
+}
+
+/** Swaps the last two axes. */
+export function transpose(x: Tensor): Tensor {
+  if (x.rank < 2) throw new ShapeError('transpose', `needs rank >= 2, got ${fmtShape(x.shape)}`);
+  const perm = [...x.shape.keys()];
+  perm[x.rank - 1] = x.rank - 2;
+  perm[x.rank - 2] = x.rank - 1;
+  return P.permute(x, perm);
+}
+
+/** x · Wᵀ (+ b): the torch Linear convention, weights stored [out, in] as in HF checkpoints. */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
+  if (weight.rank !== 2) throw new ShapeError('linear', `weight must be [out, in], got ${fmtShape(weight.shape)}`);
+  const inF = weight.shape[1]!;
+  if (x.shape[x.rank - 1] !== inF) throw new ShapeError('linear', `input ${fmtShape(x.shape)} does not end in ${inF} (weight ${fmtShape(weight.shape)})`);
+  const flat = P.reshape(x, [1, x.size / Math.max(1, inF) || 0, inF]);
+  const y = P.matmul3(flat, P.reshape(weight, [1, ...weight.shape]), false, true);
+  const out = P.reshape(y, [...x.shape.slice(0, -1), weight.shape[0]!]);
+  return bias ? add(out, bias) : out;
+}
+
+// -- movement sugar ---------------------------------------------------------------------------
+
+export const reshape = P.reshape;
+export const permute = P.permute;
+export const slice = P.slice;
+export const pad = P.pad;
+export const concat = P.concat;
+export const broadcastTo = P.broadcastTo;
+export const gather = P.gather;
+export const scatterAdd = P.scatterAdd;
+export const topk = P.topk;
+
+export function expandDims(x: Tensor, axis: number): Tensor {
+  const ax = axis < 0 ? axis + x.rank + 1 : axis;
+  return P.reshape(x, [...x.shape.slice(0, ax), 1, ...x.shape.slice(ax)]);
+}
+
+export function squeeze(x: Tensor, axis: number): Tensor {
+  const ax = normAxis('squeeze', axis, x.rank);
+  if (x.shape[ax] !== 1) throw new ShapeError('squeeze', `axis ${axis} of ${fmtShape(x.shape)} is not 1`);
+  return P.reshape(x, x.shape.filter((_, i) => i !== ax));
+}
+
+/** Splits along `axis` into pieces of the given sizes. */
+export function split(x: Tensor, sizes: readonly number[], axis = -1): Tensor[] {
+  const ax = normAxis('split', axis, x.rank);
+  if (sizes.reduce((a, b) => a + b, 0) !== x.shape[ax]) throw new ShapeError('split', `sizes ${fmtShape(sizes)} do not add up to axis ${ax} of ${fmtShape(x.shape)}`);
+  let off = 0;
+  return sizes.map((s) => {
+    const begin = x.shape.map((_, i) => (i === ax ? off : 0));
+    const size = x.shape.map((d, i) => (i === ax ? s : d));
+    off += s;
+    return P.slice(x, begin, size);
+  });
+}
+
+/** out[..., j] = x[..., idx[..., j]] along the last axis (torch.gather on dim -1). */
+export function takeAlongLastAxis(x: Tensor, idx: Tensor): Tensor {
+  const n = x.shape[x.rank - 1]!;
+  const rows = x.size / Math.max(1, n);
+  if (!shapesEqual(x.shape.slice(0, -1), idx.shape.slice(0, -1))) throw new ShapeError('takeAlongLastAxis', `leading dims of ${fmtShape(x.shape)} and indices ${fmtShape(idx.shape)} differ`);
+  const k = idx.shape[idx.rank - 1]!;
+  const base = mul(P.reshape(arange(rows, 'i32', x.backend), [rows, 1]), n);
+  const flatIdx = add(P.reshape(idx, [rows, k]), base);
+  const out = P.gather(P.reshape(x, [rows * n]), flatIdx, 0);
+  return P.reshape(out, idx.shape);
+}
+
+export function oneHot(idx: Tensor, depth: number): Tensor {
+  const r = P.reshape(arange(depth, 'i32', idx.backend), [...Array(idx.rank).fill(1), depth]);
+  return P.cast(equal(expandDims(idx, -1), r), 'f32');
+}

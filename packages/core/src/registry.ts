@@ -1,0 +1,121 @@
+import type { Backend } from './backend.js';
+import { parseConfig, z } from './config.js';
+import { setBackend } from './engine.js';
+import { KarakoramError } from './errors.js';
+
+export type Kind = 'backend' | 'layer' | 'optimizer' | 'pipeline' | 'provider';
+
+export interface Entry<F = unknown> {
+  name: string;
+  factory: F;
+  description?: string;
+}
+
+/**
+ * Names to factories, per kind. Plugin packages register themselves through their `register`
+ * export; a name that is not registered yet is looked up as the package
+ * `@karakoram/<kind>-<name>` (backends: `@karakoram/backend-<name>`) and registered on demand.
+ */
+export class Registry {
+  private readonly entries = new Map<Kind, Map<string, Entry>>();
+
+  register<F>(kind: Kind, name: string, factory: F, description?: string): void {
+    let m = this.entries.get(kind);
+    if (!m) this.entries.set(kind, (m = new Map()));
+    m.set(name, { name, factory, description });
+  }
+
+  has(kind: Kind, name: string): boolean {
+    return this.entries.get(kind)?.has(name) ?? false;
+  }
+
+  names(kind: Kind): string[] {
+    return [...(this.entries.get(kind)?.keys() ?? [])];
+  }
+
+  get<F>(kind: Kind, name: string): F {
+    const e = this.entries.get(kind)?.get(name);
+    if (!e) {
+      const known = this.names(kind);
+      throw new KarakoramError('unknown-name', `no ${kind} named "${name}" is registered${known.length ? ` (known: ${known.join(', ')})` : ''}`, `registry.${kind}`);
+    }
+    return e.factory as F;
+  }
+
+  /** Registers the package for `kind`/`name` if it is installed and not registered yet. */
+  async discover(kind: Kind, name: string): Promise<boolean> {
+    if (this.has(kind, name)) return true;
+    const pkg = `@karakoram/${kind}-${name}`;
+    let mod: { register?: (r: Registry) => void };
+    try {
+      mod = (await import(/* @vite-ignore */ pkg)) as typeof mod;
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes(pkg)) return false;
+      throw e;
+    }
+    mod.register?.(this);
+    return this.has(kind, name);
+  }
+}
+
+export const registry = new Registry();
+
+export type BackendCreate = (options: Record<string, unknown>) => Backend | Promise<Backend>;
+
+export const BackendConfig = z.union([
+  z.string(),
+  z
+    .object({
+      name: z.string(),
+      options: z.record(z.unknown()).default({}),
+      /** Backends to try, in order, when `name` cannot be created (package missing, no adapter). */
+      fallback: z.array(z.string()).default([]),
+    })
+    .strict(),
+]);
+
+export const RuntimeConfig = z
+  .object({
+    backend: BackendConfig.default('cpu'),
+    seed: z.number().int().nonnegative().default(0),
+  })
+  .passthrough();
+export type RuntimeConfigInput = z.input<typeof RuntimeConfig>;
+
+export interface Runtime {
+  backend: Backend;
+  seed: number;
+  /** Backends that were tried and failed before `backend`, with why. */
+  fellBackFrom: { name: string; reason: string }[];
+  registry: Registry;
+}
+
+/** Creates one backend by registered name (discovering its package if needed). */
+export async function createBackend(name: string, options: Record<string, unknown> = {}): Promise<Backend> {
+  if (!(await registry.discover('backend', name))) {
+    throw new KarakoramError('unknown-backend', `backend "${name}" is not available: install @karakoram/backend-${name}${registry.names('backend').length ? ` (registered: ${registry.names('backend').join(', ')})` : ''}`, 'backend');
+  }
+  return registry.get<BackendCreate>('backend', name)(options);
+}
+
+/**
+ * Validates a config and sets up the runtime it describes: the backend (with fallbacks) made
+ * the default for new tensors. A bad config fails here, before any work starts.
+ */
+export async function createRuntime(config: RuntimeConfigInput = {}): Promise<Runtime> {
+  const cfg = parseConfig(RuntimeConfig, config, 'runtime config');
+  const spec = typeof cfg.backend === 'string' ? { name: cfg.backend, options: {}, fallback: [] as string[] } : cfg.backend;
+  const fellBackFrom: Runtime['fellBackFrom'] = [];
+  for (const name of [spec.name, ...spec.fallback]) {
+    try {
+      const backend = await createBackend(name, name === spec.name ? spec.options : {});
+      setBackend(backend);
+      return { backend, seed: cfg.seed, fellBackFrom, registry };
+    } catch (e) {
+      if (!spec.fallback.length) throw e;
+      fellBackFrom.push({ name, reason: (e as Error).message });
+    }
+  }
+  throw new KarakoramError('no-backend', `no backend could be created:\n  ${fellBackFrom.map((f) => `${f.name}: ${f.reason}`).join('\n  ')}`, 'backend');
+}
