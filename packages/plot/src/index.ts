@@ -1,0 +1,2 @@
+export { chartGroup, chartsSvg, table, type ChartSpec, type Series } from './chart.js';
+export { svgToPng } from './png.js';
