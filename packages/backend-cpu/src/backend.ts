@@ -146,12 +146,14 @@ export class CpuBackend implements Backend {
   }
 
   gather(x: TensorRef, indices: TensorRef, axis: number): Storage {
+    I.checkIndices('gather', data(indices) as Int32Array, x.shape[axis]!);
     const shape = [...x.shape.slice(0, axis), ...indices.shape, ...x.shape.slice(axis + 1)];
     const s = this.out(x.dtype, shape);
     I.gather(data(x), x.shape, data(indices) as Int32Array, axis, s.data);
     return s;
   }
   scatterAdd(outShape: Shape, indices: TensorRef, updates: TensorRef, axis: number): Storage {
+    I.checkIndices('scatterAdd', data(indices) as Int32Array, outShape[axis]!);
     const s = this.out(updates.dtype, outShape);
     I.scatterAdd(outShape, data(indices) as Int32Array, data(updates), axis, s.data);
     return s;

@@ -1,10 +1,16 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ops, setBackend, tidy, valueAndGrads } from '@karakoram/core';
 import { createCpuBackend } from '../src/index.js';
 
-setBackend(createCpuBackend());
+beforeAll(async () => {
+  setBackend(await createCpuBackend());
+});
 
 describe('cpu smoke', () => {
+  it('describes its kernel', async () => {
+    expect((await createCpuBackend()).describe()).toMatch(/^cpu \(wasm simd/);
+    expect((await createCpuBackend({ wasm: false })).describe()).toBe('cpu (JavaScript kernels)');
+  });
   it('matmul and grads', () => {
     const w = ops.tensor([[1, 2], [3, 4]]);
     const { value, grads } = valueAndGrads(() => ops.sum(ops.square(ops.matmul(w, w))), [w]);
@@ -20,8 +26,8 @@ describe('cpu smoke', () => {
     }));
     expect(grads[0]!.arraySync()).toEqual(exp);
   });
-  it('tidy frees', () => {
-    const b = createCpuBackend();
+  it('tidy frees', async () => {
+    const b = await createCpuBackend();
     setBackend(b);
     const before = b.memory().buffers;
     const kept = tidy(() => {

@@ -9,6 +9,7 @@ export { valueAndGrads, vjp, noGrad, isRecording, type ValueAndGrads } from './a
 export * as ops from './ops/index.js';
 export * from './nn/module.js';
 export * from './nn/qk-clip.js';
+export * from './nn/layers.js';
 export * from './config.js';
 export * from './registry.js';
 export * from './safetensors/index.js';

@@ -5,6 +5,11 @@ function check(op: string, i: number, n: number): number {
   return i;
 }
 
+/** Checks every index before any output is allocated, so a bad index leaks nothing. */
+export function checkIndices(op: string, idx: Int32Array, n: number): void {
+  for (let i = 0; i < idx.length; i++) check(op, idx[i]!, n);
+}
+
 /** out[pre, i, post] = x[pre, idx[i], post] */
 export function gather(x: DataArray, shape: Shape, idx: Int32Array, axis: number, out: DataArray): void {
   const pre = shape.slice(0, axis).reduce((a, b) => a * b, 1);

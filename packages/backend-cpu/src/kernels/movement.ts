@@ -30,6 +30,10 @@ export function permute(x: DataArray, shape: Shape, perm: readonly number[], out
 export function slice(x: DataArray, shape: Shape, begin: readonly number[], size: readonly number[], out: DataArray): void {
   const rank = shape.length;
   if (out.length === 0) return;
+  if (rank === 0) {
+    out[0] = x[0]!;
+    return;
+  }
   const st = stridesOf(shape);
   const last = rank - 1;
   const rowLen = size[last]!;
@@ -54,6 +58,10 @@ export function slice(x: DataArray, shape: Shape, begin: readonly number[], size
 export function place(x: DataArray, shape: Shape, out: DataArray, outShape: Shape, begin: readonly number[]): void {
   if (x.length === 0) return;
   const rank = shape.length;
+  if (rank === 0) {
+    out[0] = x[0]!;
+    return;
+  }
   const st = stridesOf(outShape);
   const last = rank - 1;
   const rowLen = shape[last]!;

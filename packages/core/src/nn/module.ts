@@ -72,6 +72,8 @@ export class Module {
       if (!s) problems.push(`missing ${name} ${fmtShape(t.shape)}`);
       else if (!shapesEqual(s.shape, t.shape)) problems.push(`wrong shape for ${name}: ${fmtShape(s.shape)}, expected ${fmtShape(t.shape)}`);
       else if (s.dtype !== t.dtype) problems.push(`wrong dtype for ${name}: ${s.dtype}, expected ${t.dtype}`);
+      else if (s.disposed) problems.push(`${name} was already disposed`);
+      else if (s.backend !== t.backend) problems.push(`${name} lives on another backend (${s.backend.name}) than the parameter (${t.backend.name})`);
     }
     for (const name of state.keys()) if (!own.has(name)) problems.push(`unexpected ${name}`);
     if (problems.length) throw new MismatchError(where, problems);

@@ -147,9 +147,19 @@ export function stopGradient(x: Tensor): Tensor {
  */
 export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
   if (a.rank < 2 || b.rank < 2) throw new ShapeError('matmul', `needs rank >= 2 operands, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+  // Checked here, on the caller's shapes, not on the rank-3 views matmul3 sees.
+  const ka = a.shape[a.rank - (transA ? 2 : 1)]!;
+  const kb = b.shape[b.rank - (transB ? 1 : 2)]!;
+  const shapes = `${fmtShape(a.shape)}${transA ? 'ᵀ' : ''} x ${fmtShape(b.shape)}${transB ? 'ᵀ' : ''}`;
+  if (ka !== kb) throw new ShapeError('matmul', `inner dimensions differ: ${shapes} (${ka} vs ${kb})`);
   const batchA = a.shape.slice(0, -2);
   const batchB = b.shape.slice(0, -2);
-  const batch = broadcastShapes('matmul', batchA, batchB);
+  let batch: number[];
+  try {
+    batch = broadcastShapes('matmul', batchA, batchB);
+  } catch {
+    throw new ShapeError('matmul', `batch dimensions ${fmtShape(batchA)} and ${fmtShape(batchB)} do not broadcast (${shapes})`);
+  }
   const nb = sizeOf(batch);
   const to3 = (t: Tensor, tb: readonly number[]): Tensor => {
     const n = sizeOf(tb);

@@ -94,6 +94,7 @@ export function topk(x: Tensor, k: number): { values: Tensor; indices: Tensor } 
 export function matmul3(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
   const be = backendOf('matmul', [a, b]);
   sameDType('matmul', a, b);
+  if (a.dtype !== 'f32') throw new KarakoramError('dtype', `needs f32 operands, got ${a.dtype}; cast first`, 'matmul');
   if (a.rank !== 3 || b.rank !== 3) throw new ShapeError('matmul', `matmul3 needs rank-3 inputs, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
   const [ba, a1, a2] = a.shape as [number, number, number];
   const [bb, b1, b2] = b.shape as [number, number, number];

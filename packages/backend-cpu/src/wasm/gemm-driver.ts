@@ -1,0 +1,119 @@
+/**
+ * The per-thread GEMM driver: packing and the blocking loops around the wasm macro-kernel.
+ *
+ * `runGemmPart` runs on the main thread and, unchanged, in each worker: the worker receives its
+ * source through Function.prototype.toString (see threads.ts), so it must stay self-contained:
+ * no imports, no helpers, no closures, only globals (Math, Atomics).
+ *
+ * Work is shared dynamically through counters in the control block, so a worker that wakes late
+ * (the two cores here are shared with other processes) just takes fewer chunks:
+ *   phase 1: pack all of B into panels, tasks taken from PACK_NEXT, then a barrier on PACK_DONE;
+ *   phase 2: chunks of C (row block x column block) taken from WORK_NEXT; each packs its A block
+ *            for every K block and runs the macro-kernel.
+ */
+
+/** Int32 slots of the control block at byte 0 of the shared memory. */
+export const Ctl = {
+  GEN: 0, FINISHED: 1, ERROR: 2, PACK_NEXT: 3, PACK_DONE: 4, WORK_NEXT: 5, JOIN: 6,
+  A: 8, B: 9, C: 10, BT: 11, AT: 12, AT_STRIDE: 13, M: 14, N: 15, K: 16, TRANS_A: 17, TRANS_B: 18,
+  LDC: 19, MR: 20, NR: 21, UNROLL: 22, KC: 23, MC: 24, NCH_PANELS: 25, PACK_TASKS: 26, CHUNKS: 27,
+  M_BLOCKS: 28, PANELS_PER_TASK: 29,
+  /** Int32 slots used; the block is padded to CONTROL_BYTES. */
+  SIZE: 32,
+} as const;
+export const CONTROL_BYTES = 256;
+/** Set in JOIN when the main thread has finished its share: later arrivals must not start. */
+export const JOIN_CLOSED = 0x40000000;
+
+export type MacroFn = (a: number, b: number, c: number, mTiles: number, nTiles: number, kPad: number, ldcBytes: number, acc: number) => void;
+
+export function runGemmPart(macro: MacroFn, f32: Float32Array, ctrl: Int32Array, tid: number): void {
+  const aOff = ctrl[8]!, bOff = ctrl[9]!, cOff = ctrl[10]!, btOff = ctrl[11]!;
+  const atOff = ctrl[12]! + tid * ctrl[13]!;
+  const m = ctrl[14]!, n = ctrl[15]!, k = ctrl[16]!, transA = ctrl[17]!, transB = ctrl[18]!;
+  const ldc = ctrl[19]!, MR = ctrl[20]!, NR = ctrl[21]!, U = ctrl[22]!, KC = ctrl[23]!, MC = ctrl[24]!;
+  const nchPanels = ctrl[25]!, packTasks = ctrl[26]!, chunks = ctrl[27]!, mBlocks = ctrl[28]!, ppt = ctrl[29]!;
+  const nPanels = Math.ceil(n / NR);
+  const kBlocks = Math.ceil(k / KC);
+  const groups = Math.ceil(nPanels / ppt);
+
+  let packed = 0;
+  for (;;) {
+    const t = Atomics.add(ctrl, 3, 1);
+    if (t >= packTasks) break;
+    const p = Math.floor(t / groups);
+    const g = t - p * groups;
+    const pc = p * KC;
+    const kb = Math.min(KC, k - pc);
+    const kbPad = Math.ceil(kb / U) * U;
+    const qEnd = Math.min(nPanels, (g + 1) * ppt);
+    for (let q = g * ppt; q < qEnd; q++) {
+      let d = btOff + pc * ldc + q * kbPad * NR;
+      const j0 = q * NR;
+      const jn = Math.min(NR, n - j0);
+      if (transB === 0) {
+        let s = bOff + pc * n + j0;
+        for (let kk = 0; kk < kb; kk++, s += n, d += NR) {
+          for (let jj = 0; jj < jn; jj++) f32[d + jj] = f32[s + jj]!;
+          for (let jj = jn; jj < NR; jj++) f32[d + jj] = 0;
+        }
+      } else {
+        const s0 = bOff + j0 * k + pc;
+        for (let kk = 0; kk < kb; kk++, d += NR) {
+          let s = s0 + kk;
+          for (let jj = 0; jj < jn; jj++, s += k) f32[d + jj] = f32[s]!;
+          for (let jj = jn; jj < NR; jj++) f32[d + jj] = 0;
+        }
+      }
+      f32.fill(0, d, d + (kbPad - kb) * NR);
+    }
+    packed++;
+  }
+  if (packed > 0 && Atomics.add(ctrl, 4, packed) + packed === packTasks) Atomics.notify(ctrl, 4);
+  // The barrier is usually short: spin a little before sleeping, as a futex wake-up on a busy
+  // machine can cost milliseconds.
+  for (let spin = 0; spin < 20000 && Atomics.load(ctrl, 4) < packTasks; spin++);
+  for (;;) {
+    const v = Atomics.load(ctrl, 4);
+    if (v >= packTasks) break;
+    Atomics.wait(ctrl, 4, v);
+  }
+
+  for (;;) {
+    const c = Atomics.add(ctrl, 5, 1);
+    if (c >= chunks) break;
+    const bj = Math.floor(c / mBlocks);
+    const i0 = (c - bj * mBlocks) * MC;
+    const mb = Math.min(MC, m - i0);
+    const mTiles = Math.ceil(mb / MR);
+    const q0 = bj * nchPanels;
+    const nT = Math.min(nchPanels, nPanels - q0);
+    for (let p = 0; p < kBlocks; p++) {
+      const pc = p * KC;
+      const kb = Math.min(KC, k - pc);
+      const kbPad = Math.ceil(kb / U) * U;
+      for (let sIdx = 0; sIdx < mTiles; sIdx++) {
+        const d0 = atOff + sIdx * kbPad * MR;
+        const r0 = i0 + sIdx * MR;
+        const rn = Math.min(MR, m - r0);
+        if (transA === 0) {
+          for (let r = 0; r < rn; r++) {
+            const s = aOff + (r0 + r) * k + pc;
+            let d = d0 + r;
+            for (let kk = 0; kk < kb; kk++, d += MR) f32[d] = f32[s + kk]!;
+          }
+          for (let r = rn; r < MR; r++) for (let kk = 0, d = d0 + r; kk < kb; kk++, d += MR) f32[d] = 0;
+        } else {
+          let s = aOff + pc * m + r0;
+          let d = d0;
+          for (let kk = 0; kk < kb; kk++, s += m, d += MR) {
+            for (let r = 0; r < rn; r++) f32[d + r] = f32[s + r]!;
+            for (let r = rn; r < MR; r++) f32[d + r] = 0;
+          }
+        }
+        f32.fill(0, d0 + kb * MR, d0 + kbPad * MR);
+      }
+      macro(atOff * 4, (btOff + pc * ldc + q0 * kbPad * NR) * 4, (cOff + i0 * ldc + q0 * NR) * 4, mTiles, nT, kbPad, ldc * 4, p > 0 ? 1 : 0);
+    }
+  }
+}

@@ -1,0 +1,161 @@
+import type { MatmulKernel } from '../backend.js';
+import { matmulJs } from '../kernels/matmul-js.js';
+import { CONTROL_BYTES, Ctl, runGemmPart, type MacroFn } from './gemm-driver.js';
+import { DEFAULT_SHAPE, buildGemmModule, detectFeatures, type KernelShape, type WasmFeatures } from './gemm-kernel.js';
+import { defaultThreadCount, startPool, type ThreadPool } from './threads.js';
+
+export interface WasmMatmulOptions {
+  /** Threads including the calling one; default: all available parallelism. 1 = no workers. */
+  threads?: number;
+  /** Use relaxed-SIMD FMA when the engine has it (default true). */
+  fma?: boolean;
+  /** Override the micro-kernel shape (tuning experiments). */
+  shape?: Partial<KernelShape>;
+}
+
+export interface WasmMatmul {
+  readonly kernel: MatmulKernel;
+  readonly description: string;
+  readonly features: WasmFeatures;
+  readonly threads: number;
+  dispose(): Promise<void>;
+}
+
+const PAGE = 65536;
+/** K block: a packed B panel (KC*NR floats, 8 KB at NR=8) stays in L1 during the tile loop. */
+const KC = 256;
+/** Largest row block: its packed A (MC*KC floats, 128 KB) stays in L2 (512 KB here). */
+const MC_MAX = 128;
+const MC_MIN = 32;
+/** Below this many multiply-adds the JS kernel wins: no copies in and out of wasm memory. */
+const JS_BELOW = 4096;
+/** Below this many multiply-adds waking a worker (tens of microseconds) costs more than it saves. */
+const THREADS_FROM = 1 << 21;
+
+const align = (x: number, a: number): number => Math.ceil(x / a) * a;
+
+/**
+ * Creates the WebAssembly SIMD matmul kernel, or undefined where wasm SIMD is unavailable
+ * (the caller keeps the JS kernel).
+ */
+export async function createWasmMatmul(opts: WasmMatmulOptions = {}): Promise<WasmMatmul | undefined> {
+  const features = detectFeatures();
+  if (!features.simd) return undefined;
+  const shape: KernelShape = { ...DEFAULT_SHAPE, fma: (opts.fma ?? true) && features.relaxedSimd, ...opts.shape };
+  const wanted = Math.max(1, Math.floor(opts.threads ?? (await defaultThreadCount())));
+
+  // Shared memory needs a declared maximum; engines differ in how much address space they grant.
+  let mem: WebAssembly.Memory | undefined;
+  let maxPages = 65536;
+  const shared = features.threads && wanted > 1;
+  while (!mem && maxPages >= 4096) {
+    try {
+      mem = new WebAssembly.Memory({ initial: 64, maximum: maxPages, shared });
+    } catch {
+      maxPages >>= 1;
+    }
+  }
+  if (!mem) return undefined;
+  const memory = mem;
+  const module = await WebAssembly.compile(buildGemmModule(shape, shared, maxPages));
+  const instance = await WebAssembly.instantiate(module, { env: { memory } });
+  const macro = instance.exports['macro'] as MacroFn;
+
+  let pool: ThreadPool | undefined;
+  if (shared) {
+    try {
+      pool = await startPool(memory, module, wanted - 1);
+    } catch {
+      pool = undefined;
+    }
+  }
+  const threads = 1 + (pool?.size ?? 0);
+  let ctrl = new Int32Array(memory.buffer, 0, Ctl.SIZE);
+  let f32 = new Float32Array(memory.buffer);
+  const { mr: MR, nr: NR, unroll: U } = shape;
+
+  const ensure = (bytes: number): void => {
+    const have = memory.buffer.byteLength;
+    if (bytes > have) {
+      const pages = Math.ceil((bytes - have) / PAGE);
+      if (have / PAGE + pages > maxPages) throw new RangeError(`matmul needs ${bytes} bytes of wasm memory; the limit is ${maxPages * PAGE}`);
+      memory.grow(pages);
+    }
+    // A grown unshared memory detaches the old views; a shared one just needs longer ones.
+    if (f32.buffer !== memory.buffer || f32.buffer.byteLength !== memory.buffer.byteLength) {
+      f32 = new Float32Array(memory.buffer);
+      ctrl = new Int32Array(memory.buffer, 0, Ctl.SIZE);
+    }
+  };
+
+  const kernel: MatmulKernel = (a, b, c, m, n, k, transA, transB) => {
+    if (m * n === 0) return;
+    if (k === 0) { c.fill(0, 0, m * n); return; }
+    const work = m * n * k;
+    if (work < JS_BELOW) { matmulJs(a, b, c, m, n, k, transA, transB); return; }
+    const useThreads = pool !== undefined && work >= THREADS_FROM ? threads : 1;
+    const nPanels = Math.ceil(n / NR);
+    const ldc = nPanels * NR;
+    // Enough row blocks for every thread to take several, so a thread that loses its core for a
+    // while (the cores here are shared) leaves little tail for the others to wait on.
+    // At least MC_MIN rows, so each packed B panel is reused from L1 enough times.
+    const mc = Math.min(MC_MAX, Math.max(MC_MIN, align(Math.ceil(m / (8 * useThreads)), MR)));
+    const mBlocks = Math.ceil(m / mc);
+    const nBlocks = mBlocks >= 2 * useThreads ? 1 : Math.min(nPanels, Math.ceil((2 * useThreads) / mBlocks));
+    const nchPanels = Math.ceil(nPanels / nBlocks);
+    const ppt = Math.max(1, Math.ceil(nPanels / (2 * useThreads)));
+    const kBlocks = Math.ceil(k / KC);
+
+    // Float offsets; every region 64-byte aligned.
+    const aOff = CONTROL_BYTES / 4;
+    const bOff = aOff + align(m * k, 16);
+    const cOff = bOff + align(k * n, 16);
+    const btOff = cOff + align(align(m, MR) * ldc, 16);
+    const atOff = btOff + align((k + U) * ldc, 16);
+    const atStride = align(mc * (KC + U), 16);
+    ensure((atOff + atStride * useThreads) * 4);
+
+    f32.set(a.length === m * k ? a : a.subarray(0, m * k), aOff);
+    f32.set(b.length === k * n ? b : b.subarray(0, k * n), bOff);
+    ctrl[Ctl.A] = aOff; ctrl[Ctl.B] = bOff; ctrl[Ctl.C] = cOff; ctrl[Ctl.BT] = btOff;
+    ctrl[Ctl.AT] = atOff; ctrl[Ctl.AT_STRIDE] = atStride;
+    ctrl[Ctl.M] = m; ctrl[Ctl.N] = n; ctrl[Ctl.K] = k;
+    ctrl[Ctl.TRANS_A] = transA ? 1 : 0; ctrl[Ctl.TRANS_B] = transB ? 1 : 0;
+    ctrl[Ctl.LDC] = ldc; ctrl[Ctl.MR] = MR; ctrl[Ctl.NR] = NR; ctrl[Ctl.UNROLL] = U;
+    ctrl[Ctl.KC] = KC; ctrl[Ctl.MC] = mc; ctrl[Ctl.NCH_PANELS] = nchPanels;
+    ctrl[Ctl.PACK_TASKS] = kBlocks * Math.ceil(nPanels / ppt); ctrl[Ctl.PANELS_PER_TASK] = ppt;
+    ctrl[Ctl.CHUNKS] = mBlocks * nBlocks; ctrl[Ctl.M_BLOCKS] = mBlocks;
+    ctrl[Ctl.PACK_NEXT] = 0; ctrl[Ctl.PACK_DONE] = 0; ctrl[Ctl.WORK_NEXT] = 0;
+
+    if (useThreads > 1) {
+      pool!.start();
+      try {
+        runGemmPart(macro, f32, ctrl, 0);
+      } finally {
+        pool!.join();
+      }
+    } else {
+      runGemmPart(macro, f32, ctrl, 0);
+    }
+
+    if (ldc === n) c.set(f32.subarray(cOff, cOff + m * n));
+    else for (let i = 0; i < m; i++) c.set(f32.subarray(cOff + i * ldc, cOff + i * ldc + n), i * n);
+  };
+
+  // V8 first runs wasm in its baseline tier and swaps in optimized code only for later calls;
+  // a few calls here make the first real matmul run at full speed.
+  const wa = new Float32Array(256 * 256).fill(1);
+  const wc = new Float32Array(256 * 256);
+  for (let i = 0; i < 6; i++) kernel(wa, wa, wc, 256, 256, 256, false, false);
+
+  const what = `wasm simd${shape.fma ? ' + relaxed fma' : ''}`;
+  return {
+    kernel,
+    features,
+    threads,
+    description: `cpu (${what}, ${threads} thread${threads > 1 ? 's' : ''})`,
+    async dispose() {
+      await pool?.terminate();
+    },
+  };
+}
