@@ -3,6 +3,7 @@
 //
 //   node bench/matmul.mjs                 all shapes
 //   BENCH_SHAPES=1024,512x256x128 node bench/matmul.mjs
+//   BENCH_THREADS=1 taskset -c 0 node bench/matmul.mjs   one core each: kernel against XNNPACK
 //   BENCH_TFJS_CPU_MAX_GFLOP=3            skip tfjs-cpu above this many GFLOP per call (it is slow)
 import { createRequire } from 'node:module';
 import path from 'node:path';
