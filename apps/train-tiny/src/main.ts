@@ -31,23 +31,29 @@ export async function trainTiny(o: TinyOptions): Promise<{ muonPeak: number; tau
   await writeFile(corpusPath, text);
   log(`corpus: ${text.length.toLocaleString()} characters of Moby-Dick (${o.quick ? 2 : 40} chapters), byte-level tokens`);
 
+  // A small K2-shaped model: MLA with a q low-rank path, first layer dense, then 8 routed
+  // experts (top-2, sigmoid router, one shared expert). Sized so both runs take a few minutes.
+  const shape = o.quick
+    ? { vocab_size: 261, num_hidden_layers: 2, hidden_size: 64, intermediate_size: 128, moe_intermediate_size: 32, n_routed_experts: 4, num_experts_per_tok: 2, q_lora_rank: 32, kv_lora_rank: 16, qk_nope_head_dim: 8, qk_rope_head_dim: 8, v_head_dim: 8 }
+    : { vocab_size: 261, num_hidden_layers: 2, hidden_size: 128, intermediate_size: 384, moe_intermediate_size: 64, n_routed_experts: 8, q_lora_rank: 64, kv_lora_rank: 32 };
   const base = (name: 'muon' | 'muonclip', lr: number, tau: number): TrainConfigInput => ({
     backend: 'cpu',
     seed: 7,
-    model: { preset: 'small', overrides: o.quick ? { vocab_size: 261, num_hidden_layers: 2, hidden_size: 64, intermediate_size: 128, moe_intermediate_size: 32, n_routed_experts: 4, num_experts_per_tok: 2, q_lora_rank: 32, kv_lora_rank: 16, qk_nope_head_dim: 8, qk_rope_head_dim: 8, v_head_dim: 8 } : { vocab_size: 261, num_hidden_layers: 2 } },
+    model: { preset: 'small', overrides: shape },
     data: { text: corpusPath, tokenizer: 'byte' },
     optimizer: { name, lr, weightDecay: 0.1, tau },
     schedule: { kind: 'constant', warmupSteps: Math.min(10, Math.floor(o.steps / 10)) },
     steps: o.steps,
     batchSize: o.quick ? 2 : 8,
-    seqLen: o.quick ? 32 : 128,
+    seqLen: o.quick ? 32 : 64,
     clipNorm: 1,
     out: join(o.out, name),
     resume: false,
     sample: { prompt: 'Call me Ishmael. ', maxNewTokens: o.quick ? 16 : 120, temperature: 0 },
   });
 
-  const lr = 0.03;
+  // High enough that vanilla Muon drives attention max logits up within the run.
+  const lr = 0.05;
   log(`\n[1/2] Muon without clipping, lr ${lr}`);
   const muon = await runTraining(parseTrainConfig(base('muon', lr, 100)), { label: 'muon' });
   const tau = Math.max(1, Math.round(muon.peakMaxLogit * 0.6));
@@ -57,6 +63,11 @@ export async function trainTiny(o: TinyOptions): Promise<{ muonPeak: number; tau
   const clip = await runTraining(parseTrainConfig(base('muonclip', lr, tau)), { label: 'muonclip' });
   log(`MuonClip: final loss ${clip.finalLoss.toFixed(3)}, validation ${clip.validationLoss?.toFixed(3)}, peak max logit ${clip.peakMaxLogit.toFixed(1)}, ${clip.tokensPerSecond.toFixed(0)} tokens/s`);
 
+  const capped = clip.history.steps.filter((s) => s.step > (clip.history.steps.find((x) => x.maxLogit >= tau)?.step ?? Infinity));
+  if (capped.length) {
+    const mean = capped.reduce((a, s) => a + s.maxLogit, 0) / capped.length;
+    log(`MuonClip after first reaching tau: mean max logit ${mean.toFixed(1)}, highest ${Math.max(...capped.map((s) => s.maxLogit)).toFixed(1)} (the forward pass's S_max, measured before that step's clip)`);
+  }
   const pics = await drawCurves([muon.history, clip.history], join(o.out, 'curves'), tau);
   log(`\n${pics.table}`);
   log(`\ncurves: ${pics.svg}${pics.png ? ` and ${pics.png}` : ''}`);
@@ -67,7 +78,7 @@ export async function trainTiny(o: TinyOptions): Promise<{ muonPeak: number; tau
 
 const isMain = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/').split('/').pop()!);
 if (isMain) {
-  const { values } = parseArgs({ options: { out: { type: 'string', default: 'runs/train-tiny' }, steps: { type: 'string', default: '300' }, quick: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ options: { out: { type: 'string', default: 'runs/train-tiny' }, steps: { type: 'string', default: '150' }, quick: { type: 'boolean', default: false } } });
   trainTiny({ out: values.out!, steps: Number(values.steps), quick: values.quick! }).catch((e: unknown) => {
     process.stderr.write(e instanceof KarakoramError ? `train-tiny: error: ${e.message}\n` : `train-tiny: ${(e as Error).stack}\n`);
     process.exit(1);
