@@ -312,3 +312,38 @@ export const dot = (a: Arr, b: Arr): number => {
 };
 
 export const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
+
+/**
+ * Scaled dot-product attention of q [B, H, T, D], k [B, H, S, D], v [B, H, S, Dv]: softmax over
+ * keys of scale·q·kᵀ + mask (mask [Bm, Hm, T, S] broadcast; causal hides j > i + S - T).
+ * Returns out [B, H, T, Dv] and the per-row max logit over visible keys [B, H, T].
+ */
+export function attention(q: Arr, k: Arr, v: Arr, scale: number, causal: boolean, mask?: Arr): { out: Arr; rowMax: Arr } {
+  const [B, H, T, D] = q.shape as [number, number, number, number];
+  const S = k.shape[2]!;
+  const Dv = v.shape[3]!;
+  const out = new Float64Array(B * H * T * Dv);
+  const rowMax = new Float64Array(B * H * T);
+  for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let i = 0; i < T; i++) {
+    const logits: number[] = [];
+    const lim = causal ? i + S - T + 1 : S;
+    for (let j = 0; j < lim; j++) {
+      let s = 0;
+      for (let d = 0; d < D; d++) s += get(q, [b, h, i, d]) * get(k, [b, h, j, d]);
+      s *= scale;
+      if (mask) s += get(mask, [mask.shape[0] === 1 ? 0 : b, mask.shape[1] === 1 ? 0 : h, i, j]);
+      logits.push(s);
+    }
+    const m = Math.max(...logits);
+    const e = logits.map((x) => Math.exp(x - m));
+    const sum = e.reduce((a, x) => a + x, 0);
+    const row = (b * H + h) * T + i;
+    rowMax[row] = m;
+    for (let c = 0; c < Dv; c++) {
+      let acc = 0;
+      for (let j = 0; j < lim; j++) acc += (e[j]! / sum) * get(v, [b, h, j, c]);
+      out[row * Dv + c] = acc;
+    }
+  }
+  return { out: { shape: [B, H, T, Dv], data: out }, rowMax: { shape: [B, H, T], data: rowMax } };
+}

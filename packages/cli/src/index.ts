@@ -1,11 +1,17 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { register as registerCpu } from '@karakoram/backend-cpu';
+import { register as registerWebGpu } from '@karakoram/backend-webgpu';
+import { register as registerTfjs } from '@karakoram/backend-tfjs-node-gpu';
 import { reportError } from './errors.js';
 import { paramsCommand } from './commands/params.js';
 import { costCommand } from './commands/cost.js';
 import { logitsCommand } from './commands/logits.js';
 import { generateCommand } from './commands/generate.js';
 import { trainCommand } from './commands/train.js';
+import { serveCommand } from './commands/serve.js';
+import { rephraseCommand } from './commands/rephrase.js';
+import { rlCommand } from './commands/rl.js';
+import { labCommand } from './commands/lab.js';
 
 const int = (v: string): number => {
   const n = Number(v);
@@ -21,6 +27,8 @@ const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 export function buildProgram(io: { out: (s: string) => void; err: (s: string) => void } = { out: (s) => process.stdout.write(`${s}\n`), err: (s) => process.stderr.write(`${s}\n`) }): Command {
   registerCpu();
+  registerWebGpu();
+  registerTfjs();
   const p = new Command('karakoram').description('Kimi-K2-style models in TypeScript: train, run, count and serve').exitOverride();
   p.command('params').description('total and activated parameter counts of a preset')
     .requiredOption('--preset <name>', 'kimi-k2, deepseek-v3, moonlight-16b-a3b, small, tiny')
@@ -52,6 +60,29 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
   p.command('train').description('train a model from one config file (see the README: Training config)')
     .requiredOption('--config <file>', 'JSON training config')
     .action((o) => trainCommand(o, io.out));
+  p.command('serve').description('serve a checkpoint as an OpenAI-compatible HTTP server (/v1/chat/completions, /v1/models, /health)')
+    .requiredOption('--model <dir>', 'HF checkpoint directory')
+    .option('--port <n>', 'port (0: a free one)', int, 8000)
+    .option('--host <addr>', 'address to listen on', '127.0.0.1')
+    .option('--max-body <bytes>', 'largest request body', int, 1 << 20)
+    .option('--batch-wait-ms <n>', 'how long to collect requests into one batch', int, 5)
+    .option('--model-name <name>', 'served model name (default: the directory name)')
+    .option('--backend <name>', 'cpu (default), webgpu, tfjs-node-gpu')
+    .action((o) => serveCommand(o, io.out, io.err));
+  p.command('rephrase').description('rephrase a JSONL corpus (K2 knowledge/math rephrasing), in-process or on BullMQ workers')
+    .requiredOption('--config <file>', 'JSON rephrase config (see packages/data-rephrase/README.md)')
+    .option('--queue <url>', 'run as BullMQ jobs on this Redis, e.g. redis://127.0.0.1:6379')
+    .option('--workers <n>', 'BullMQ workers in this process (0: workers run elsewhere)', int, 1)
+    .option('--worker-only', 'only run workers for the queue (with --queue)')
+    .action((o) => rephraseCommand(o, io.out, io.err));
+  p.command('lab').description('K2 design lab: sparsity and attention-head sweeps with seeds, held-out loss, FLOPs, results.md and charts')
+    .requiredOption('--config <file>', 'JSON lab config (see packages/lab/README.md)')
+    .option('--out <dir>', 'output directory (default: the config\'s out)')
+    .option('--smoke', 'the test-sized sweep (under a minute)')
+    .action((o) => labCommand(o, io.out, io.err));
+  p.command('rl').description('RL with colocated training and inference engines (K2 objective) from one config file')
+    .requiredOption('--config <file>', 'JSON RL config (see packages/rl/README.md)')
+    .action((o) => rlCommand(o, io.out));
   return p;
 }
 

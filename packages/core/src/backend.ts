@@ -47,6 +47,39 @@ export interface FusedKernels {
   logSoftmax?(x: TensorRef): Storage;
   /** x * rsqrt(mean(x^2, last) + eps) * weight */
   rmsNorm?(x: TensorRef, weight: TensorRef, eps: number): Storage;
+  /**
+   * Accelerators of the gradient rules in core's ops/nn.ts, used by those rules when present
+   * (the rules' composite forms stay the definition): softmax: y·(dy - Σ dy·y); log-softmax:
+   * dy - exp(y)·Σ dy (sums over the last axis); RMSNorm: dx and the weight's gradient (summed
+   * over rows) for y = x·r·w, r = rsqrt(mean(x²) + eps).
+   */
+  softmaxBackward?(y: TensorRef, dy: TensorRef): Storage;
+  logSoftmaxBackward?(y: TensorRef, dy: TensorRef): Storage;
+  rmsNormBackward?(x: TensorRef, weight: TensorRef, eps: number, dy: TensorRef): { dx: Storage; dweight: Storage };
+  /**
+   * Scaled dot-product attention, softmax over keys, for q [B, H, T, D], k [B, H, S, D],
+   * v [B, H, S, Dv] (see ops.attention for the exact semantics; the composite default lives
+   * there). Returns out [B, H, T, Dv] and, per row [B, H, T], the max logit over the visible keys
+   * and the log-sum-exp of the logits (what the gradient rule needs to rebuild the probabilities
+   * without keeping the [B, H, T, S] matrix).
+   */
+  attention?(q: TensorRef, k: TensorRef, v: TensorRef, opts: FusedAttentionOptions): { out: Storage; rowMax: Storage; lse: Storage };
+  /**
+   * The gradient of `attention` for q, k and v given the output cotangent dOut and the forward's
+   * out and lse. Optional even where `attention` is fused: the rule in core then rebuilds it from
+   * primitives.
+   */
+  attentionBackward?(q: TensorRef, k: TensorRef, v: TensorRef, out: TensorRef, lse: TensorRef, dOut: TensorRef, opts: FusedAttentionOptions): { dq: Storage; dk: Storage; dv: Storage };
+}
+
+/** What the fused attention kernels get (checked and resolved by ops.attention). */
+export interface FusedAttentionOptions {
+  /** Multiplies q·kᵀ. */
+  scale: number;
+  /** Key j is visible to query i iff j <= i + S - T (the last query sees every key). */
+  causal: boolean;
+  /** Additive f32 mask [Bm, Hm, T, S] with Bm in {1, B} and Hm in {1, H}, added after scaling. */
+  mask?: TensorRef;
 }
 
 export interface Backend {

@@ -73,18 +73,22 @@ export class Tensor {
     r.release();
   }
 
-  /** Replaces this tensor's values with `value`'s (same shape and dtype), keeping its identity. */
+  /**
+   * Replaces this tensor's values with `value`'s (same shape and dtype), keeping its identity.
+   * A disposed tensor can be assigned again: that is how state offloaded to host memory (RL's
+   * optimizer offload) comes back under the same object its owner holds.
+   */
   assign(value: Tensor): this {
     if (value.dtype !== this.dtype || value.shape.length !== this.shape.length || value.shape.some((d, i) => d !== this.shape[i])) {
       throw new KarakoramError('assign', `cannot assign ${value.dtype}${fmtShape(value.shape)} to ${this.dtype}${fmtShape(this.shape)}`);
     }
     if (value.backend !== this.backend) throw new KarakoramError('assign', `cannot assign a ${value.backend.name} tensor to a ${this.backend.name} tensor; move it with toBackend() first`);
     const next = value.ref.retain();
-    const old = this.ref;
+    const old = this.storageRef;
     this.storageRef = next;
     finalizer?.unregister(this.token);
     finalizer?.register(this, next, this.token);
-    old.release();
+    old?.release();
     return this;
   }
 

@@ -15,6 +15,11 @@ export class MaxLogitRecorder {
     this.set(keep(m));
   }
 
+  /** rowMax [B, H, T] (ops.attention's per-row max logit); keeps the max over batch and rows. */
+  recordRowMax(rowMax: Tensor): void {
+    this.set(keep(ops.max(ops.stopGradient(rowMax), [0, 2])));
+  }
+
   private set(t: Tensor | undefined): void {
     this.tensor?.dispose();
     this.tensor = t;

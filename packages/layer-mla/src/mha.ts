@@ -62,9 +62,8 @@ export class MHA extends Module implements QkClipTarget {
     const q = applyRope(heads(this.q_proj.forward(x)), ctx.rope);
     const k = applyRope(heads(this.k_proj.forward(x)), ctx.rope);
     const v = heads(this.v_proj.forward(x));
-    const logits = ops.add(ops.mul(ops.matmul(q, k, false, true), this.scale), ctx.mask);
-    if (opts.recordMaxLogits) this.maxLogits.record(logits);
-    const out = ops.matmul(ops.softmax(logits), v);
+    const { out, rowMax } = ops.attention(q, k, v, ctx.causal ? { scale: this.scale, causal: true } : { scale: this.scale, mask: ctx.mask });
+    if (opts.recordMaxLogits) this.maxLogits.recordRowMax(rowMax);
     return this.o_proj.forward(ops.reshape(ops.permute(out, [0, 2, 1, 3]), [B, T, H * d]));
   }
 

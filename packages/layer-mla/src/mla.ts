@@ -130,12 +130,14 @@ export class MLA extends Module implements QkClipTarget {
     const [latent, kRope] = this.latents(x, ctx);
     const kv = ops.permute(ops.reshape(this.kv_b_proj.forward(latent), [B, T, H, this.nope + this.vDim]), [0, 2, 1, 3]);
     const [kNope, v] = ops.split(kv, [this.nope, this.vDim], -1) as [Tensor, Tensor];
-    const nopeScores = ops.matmul(qNope, kNope, false, true); // [B, H, T, T]
-    // The shared k_rope: one [B, H·T, rope] × [B, T, rope]ᵀ product, no per-head copy.
-    const ropeScores = ops.reshape(ops.matmul(ops.reshape(qRope, [B, H * T, this.ropeDim]), kRope, false, true), [B, H, T, T]);
-    const logits = ops.add(ops.add(nopeScores, ropeScores), ctx.mask);
-    if (opts.recordMaxLogits) this.maxLogits.record(logits);
-    const out = ops.matmul(softmax(logits), v); // [B, H, T, v]
+    // One attention over [q_nope | q_rope] · [k_nope | k_rope]ᵀ: the same logits as the two
+    // products summed, and ops.attention never materialises them (or their softmax) on a backend
+    // with a fused kernel. Broadcasting the shared k_rope to every head costs B·H·T·rope numbers.
+    const q = ops.concat([qNope, qRope], -1);
+    const k = ops.concat([kNope, ops.broadcastTo(ops.reshape(kRope, [B, 1, T, this.ropeDim]), [B, H, T, this.ropeDim])], -1);
+    // q carries the softmax scale already (queries()).
+    const { out, rowMax } = ops.attention(q, k, v, ctx.causal ? { causal: true } : { mask: ctx.mask });
+    if (opts.recordMaxLogits) this.maxLogits.recordRowMax(rowMax);
     return this.o_proj.forward(ops.reshape(ops.permute(out, [0, 2, 1, 3]), [B, T, H * this.vDim]));
   }
 
@@ -208,7 +210,7 @@ export class MLA extends Module implements QkClipTarget {
 
 /** The training path's context: T keys and T queries at positions offset..offset+T-1. */
 export function selfContext(rope: Rope, batch: number, length: number, offset: number): AttentionContext {
-  return { rope: rope.tables({ batch, length, offset }), mask: attentionMask({ batch, length, offset: 0 }, length) };
+  return { rope: rope.tables({ batch, length, offset }), mask: attentionMask({ batch, length, offset: 0 }, length), causal: true };
 }
 
 /** Softmax over keys; logits are f32 throughout. */

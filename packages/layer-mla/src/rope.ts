@@ -170,6 +170,12 @@ export function attentionMask(grid: PositionGrid, keyLength: number, backend?: B
 export interface AttentionContext {
   rope: RopeTables;
   mask: Tensor;
+  /**
+   * True when `mask` is exactly the plain causal mask (no padding, no cached prefix): the training
+   * path then asks ops.attention for causal masking, which a fused kernel applies without reading
+   * the mask (and skips the hidden half of the logits).
+   */
+  causal?: boolean;
 }
 
 /** Rotary tables and mask for T new columns after `grid.offset` cached ones. */

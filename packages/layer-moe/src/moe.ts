@@ -11,9 +11,15 @@
  * Dispatch groups the (token, expert) pairs by expert with one device-side sort, runs each expert
  * once on its own tokens, and scatter-adds the weighted results back. Only the per-expert counts
  * (n_routed_experts numbers) come to the host, to size each expert's matmul.
+ *
+ * On a backend without synchronous reads (webgpu) the counts cannot size a matmul in the middle
+ * of a forward pass, so dispatch runs every expert on every token and weights the results by the
+ * dense routing weights (zero for experts not chosen): the same function and gradients, E/K times
+ * the expert FLOPs. The load statistics then stay on the device: updateBias() uses them there,
+ * and `await syncLoad()` brings them to lastLoad()/accumulatedLoad().
  */
 import {
-  KarakoramError, Module, deriveSeed, noGrad, ops, tidy, type Tensor,
+  KarakoramError, Module, deriveSeed, keep, noGrad, ops, tidy, type Tensor,
 } from '@karakoram/core';
 import { Mlp } from './mlp.js';
 
@@ -112,6 +118,9 @@ export class MoE extends Module {
   readonly shared_experts: Mlp | undefined;
   private last: Float64Array;
   private accumulated: Float64Array;
+  /** Loads counted on the device (backends without synchronous reads), not yet folded in. */
+  private deviceLast: Tensor | undefined;
+  private deviceLoad: Tensor | undefined;
 
   constructor(readonly config: MoeConfig, opts: { seed?: number } = {}) {
     super();
@@ -153,6 +162,7 @@ export class MoE extends Module {
     const K = this.topK;
     const E = this.numExperts;
     const flatIdx = ops.reshape(routing.indices, [N * K]);
+    if (!x.backend.readSync) return this.dispatchDense(x, routing);
     // Per-expert counts: E numbers, the only host read.
     const counts = noGrad(() => ops.scatterAdd([E], flatIdx, ops.ones([N * K]), 0)).dataSync();
     this.noteLoad(counts);
@@ -162,16 +172,50 @@ export class MoE extends Module {
     const tokens = ops.gather(tokenOf, order, 0);
     const xs = ops.gather(x, tokens, 0); // [N·K, H], grouped by expert
     const ws = ops.gather(ops.reshape(routing.weights, [N * K]), order, 0);
-    const parts: Tensor[] = [];
-    let off = 0;
-    for (let e = 0; e < E; e++) {
-      const c = counts[e]!;
-      if (c === 0) continue;
-      parts.push(this.experts.list[e]!.forward(ops.slice(xs, [off, 0], [c, H])));
-      off += c;
-    }
+    // One split (one tape node: its gradient is a single concat) into each used expert's rows.
+    const used = [...Array(E).keys()].filter((e) => counts[e]! > 0);
+    const pieces = ops.split(xs, used.map((e) => counts[e]!), 0);
+    const parts = used.map((e, i) => this.experts.list[e]!.forward(pieces[i]!));
     const ys = ops.mul(ops.concat(parts, 0), ops.reshape(ws, [N * K, 1]));
     return ops.scatterAdd([N, H], tokens, ys, 0);
+  }
+
+  /** Every expert on every token, weighted by the dense [N, E] routing weights (see the file comment). */
+  private dispatchDense(x: Tensor, routing: Routing): Tensor {
+    const [N, H] = x.shape as [number, number];
+    const K = this.topK;
+    const E = this.numExperts;
+    const rowBase = ops.broadcastTo(ops.mul(ops.reshape(ops.arange(N, 'i32', x.backend), [N, 1]), E), [N, K]);
+    const pos = ops.reshape(ops.add(ops.reshape(routing.indices, [N, K]), rowBase), [N * K]);
+    const dense = ops.reshape(ops.scatterAdd([N * E], pos, ops.reshape(routing.weights, [N * K]), 0), [N, E]);
+    let out: Tensor | undefined;
+    for (let e = 0; e < E; e++) {
+      const y = ops.mul(this.experts.list[e]!.forward(x), ops.slice(dense, [0, e], [N, 1]));
+      out = out ? ops.add(out, y) : y;
+    }
+    noGrad(() => {
+      const counts = keep(ops.scatterAdd([E], ops.reshape(routing.indices, [N * K]), ops.ones([N * K], 'f32', x.backend), 0));
+      const total = this.deviceLoad ? keep(ops.add(this.deviceLoad, counts)) : keep(ops.add(counts, 0));
+      this.deviceLast?.dispose();
+      this.deviceLoad?.dispose();
+      this.deviceLast = counts;
+      this.deviceLoad = total;
+    });
+    return out ?? ops.zeros([N, H], 'f32', x.backend);
+  }
+
+  /** Folds loads counted on the device into lastLoad() / accumulatedLoad() (webgpu). */
+  async syncLoad(): Promise<void> {
+    if (!this.deviceLoad || !this.deviceLast) return;
+    const last = await this.deviceLast.data();
+    const total = await this.deviceLoad.data();
+    for (let e = 0; e < this.numExperts; e++) {
+      this.last[e] = last[e]!;
+      this.accumulated[e] = this.accumulated[e]! + total[e]!;
+    }
+    this.deviceLast.dispose();
+    this.deviceLoad.dispose();
+    this.deviceLast = this.deviceLoad = undefined;
   }
 
   /** DeepSeek-V3's sequence-wise balance loss: alpha · mean_b Σ_i f_{b,i} P_{b,i}. */
@@ -208,6 +252,8 @@ export class MoE extends Module {
   }
   resetLoad(): void {
     this.accumulated.fill(0);
+    this.deviceLoad?.dispose();
+    this.deviceLoad = undefined;
   }
 
   /**
@@ -217,9 +263,11 @@ export class MoE extends Module {
   updateBias(u: number, load: ArrayLike<number> = this.accumulated): void {
     const bias = this.gate.e_score_correction_bias;
     if (!bias) throw new KarakoramError('config', `updateBias needs topk_method "noaux_tc" (got "${this.config.topk_method}")`, 'MoE');
+    // Loads counted on the device (and nothing folded in on the host) stay there.
+    const onDevice = load === this.accumulated && this.deviceLoad && this.accumulated.every((v) => v === 0) ? this.deviceLoad : undefined;
     const l = Float32Array.from(load);
     noGrad(() => tidy(() => {
-      const t = ops.tensor(l, [this.numExperts], 'f32', bias.backend);
+      const t = onDevice ?? ops.tensor(l, [this.numExperts], 'f32', bias.backend);
       const next = ops.add(bias, ops.mul(ops.sign(ops.sub(ops.mean(t), t)), u));
       bias.assign(next);
     }));

@@ -52,13 +52,14 @@ export function sampleTopP(probs: ArrayLike<number>, topP: number, u: number): n
   return order[order.length - 1]!;
 }
 
-export function generate(model: DeepseekV3ForCausalLM, prompts: readonly (readonly number[])[], opts: GenerateOptions): GenerateResult {
+/**
+ * The generation loop, written once for both drivers: it yields the logits of each step and gets
+ * back the picked tokens (generate picks with synchronous reads, generateAsync awaits them).
+ */
+function* loop(model: DeepseekV3ForCausalLM, prompts: readonly (readonly number[])[], opts: GenerateOptions): Generator<{ logits: Tensor; step: number }, GenerateResult, number[]> {
   const B = prompts.length;
   if (B === 0) return { tokens: [], finishReasons: [] };
   if (prompts.some((p) => p.length === 0)) throw new KarakoramError('args', 'every prompt needs at least one token', 'generate');
-  const temperature = opts.temperature ?? 0;
-  const topP = opts.topP ?? 1;
-  const seed = opts.seed ?? 0;
   const pad = opts.padToken ?? 0;
   const stopTokens = new Set(opts.stopTokens ?? []);
   const stopSeqs = (opts.stopSequences ?? []).filter((s) => s.length > 0);
@@ -74,7 +75,7 @@ export function generate(model: DeepseekV3ForCausalLM, prompts: readonly (readon
   try {
     logits = tidy(() => model.prefill(ops.tensor(ids, [B, L], 'i32'), cache, { pads, lastOnly: true }));
     for (let step = 0; step < opts.maxNewTokens; step++) {
-      const next = pick(logits, temperature, topP, seed, step);
+      const next: number[] = yield { logits: logits!, step };
       logits.dispose();
       for (let b = 0; b < B; b++) {
         if (reasons[b]) continue;
@@ -91,14 +92,40 @@ export function generate(model: DeepseekV3ForCausalLM, prompts: readonly (readon
         }
       }
       if (reasons.every((r) => r) || step === opts.maxNewTokens - 1) break;
-      const feed = Int32Array.from(next, (t, b) => (reasons[b] ? pad : t));
-      logits = tidy(() => model.decodeStep(ops.tensor(feed, [B, 1], 'i32'), cache));
+      const feed = Int32Array.from(next, (t: number, b: number) => (reasons[b] ? pad : t));
+      logits = tidy((): Tensor => model.decodeStep(ops.tensor(feed, [B, 1], 'i32'), cache));
     }
   } finally {
     logits?.dispose();
     cache.dispose();
   }
   return { tokens: out, finishReasons: reasons.map((r) => r ?? 'length') };
+}
+
+export function generate(model: DeepseekV3ForCausalLM, prompts: readonly (readonly number[])[], opts: GenerateOptions): GenerateResult {
+  const it = loop(model, prompts, opts);
+  let r = it.next();
+  try {
+    while (!r.done) r = it.next(pick(r.value.logits, opts.temperature ?? 0, opts.topP ?? 1, opts.seed ?? 0, r.value.step));
+  } finally {
+    it.return({ tokens: [], finishReasons: [] });
+  }
+  return r.value;
+}
+
+/**
+ * generate() for backends without synchronous reads (webgpu): the same tokens, each step's
+ * logits read with await. Works on every backend.
+ */
+export async function generateAsync(model: DeepseekV3ForCausalLM, prompts: readonly (readonly number[])[], opts: GenerateOptions): Promise<GenerateResult> {
+  const it = loop(model, prompts, opts);
+  let r = it.next();
+  try {
+    while (!r.done) r = it.next(await pickAsync(r.value.logits, opts.temperature ?? 0, opts.topP ?? 1, opts.seed ?? 0, r.value.step));
+  } finally {
+    it.return({ tokens: [], finishReasons: [] });
+  }
+  return r.value;
 }
 
 /** Next token per row from logits [B, V]. */
@@ -109,4 +136,19 @@ function pick(logits: Tensor, temperature: number, topP: number, seed: number, s
   const res: number[] = [];
   for (let b = 0; b < B; b++) res.push(sampleTopP(probs.subarray(b * V, (b + 1) * V), topP, uniformAt(seed, step * B + b)));
   return res;
+}
+
+async function pickAsync(logits: Tensor, temperature: number, topP: number, seed: number, step: number): Promise<number[]> {
+  const [B, V] = logits.shape as [number, number];
+  const t = tidy(() => (temperature <= 0 ? ops.argmax(logits) : ops.softmax(ops.div(logits, temperature))));
+  try {
+    const d = await t.data();
+    if (temperature <= 0) return [...d];
+    const probs = d as Float32Array;
+    const res: number[] = [];
+    for (let b = 0; b < B; b++) res.push(sampleTopP(probs.subarray(b * V, (b + 1) * V), topP, uniformAt(seed, step * B + b)));
+    return res;
+  } finally {
+    t.dispose();
+  }
 }

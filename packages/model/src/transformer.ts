@@ -19,7 +19,7 @@ import {
 import { LatentCache, MLA, Rope, attentionContext, selfContext, type AttentionContext } from '@karakoram/layer-mla';
 import { MoE, Mlp } from '@karakoram/layer-moe';
 import { isMoeLayer, type ModelConfig } from './config.js';
-import { generate, type GenerateOptions, type GenerateResult } from './generate.js';
+import { generate, generateAsync, type GenerateOptions, type GenerateResult } from './generate.js';
 
 export interface ForwardOptions {
   /** Position of the first column (default 0). */
@@ -208,6 +208,11 @@ export class DeepseekV3ForCausalLM extends Module {
   /** Batched sampling; see generate.ts. */
   generate(prompts: readonly (readonly number[])[], opts: GenerateOptions): GenerateResult {
     return generate(this, prompts, opts);
+  }
+
+  /** generate() with asynchronous reads: the one to use on webgpu (works on every backend). */
+  generateAsync(prompts: readonly (readonly number[])[], opts: GenerateOptions): Promise<GenerateResult> {
+    return generateAsync(this, prompts, opts);
   }
 
   /** Per-layer, per-head max logits of the last recorded forward (undefined where none). */

@@ -137,6 +137,23 @@ export function gradSection(c: Ctx): void {
         await c.gradCheck(rng, [rng.arr([3, 4], -2, 2)], (x) => ops.logSumExp(x, axis), (x) => R.logSumExp(x, axis, false), `logSumExp axis ${axis}`);
       }
     });
+    c.test('attention', async (rng) => {
+      // q, k and v each against finite differences: causal with a cached prefix, and a mask.
+      await c.gradCheck(rng, [rng.arr([1, 2, 3, 4], -1, 1), rng.arr([1, 2, 5, 4], -1, 1), rng.arr([1, 2, 5, 3], -1, 1)],
+        (q, k, v) => ops.attention(q, k, v, { scale: 0.6, causal: true }).out,
+        (q, k, v) => R.attention(q, k, v, 0.6, true).out, 'attention causal S > T');
+      const mask = R.build([2, 1, 3, 3], ([b, , i, j]) => (j! > i! && b === 1 ? -1e9 : 0.1 * (i! - j!)));
+      await c.gradCheck(rng, [rng.arr([2, 2, 3, 2], -1, 1), rng.arr([2, 2, 3, 2], -1, 1), rng.arr([2, 2, 3, 3], -1, 1)],
+        (q, k, v) => ops.attention(q, k, v, { scale: 1.1, mask: c.T(mask) }).out,
+        (q, k, v) => R.attention(q, k, v, 1.1, false, mask).out, 'attention with mask');
+    });
+    c.test('split (one node, unused pieces)', async (rng) => {
+      // Only pieces 0 and 2 reach the loss: piece 1's gradient is zero, the rest flows back whole.
+      await c.gradCheck(rng, [rng.arr([3, 7])], (x) => {
+        const [a, , b] = ops.split(x, [2, 3, 2], 1);
+        return ops.concat([ops.exp(a!), ops.mul(b!, b!)], 1);
+      }, (x) => R.concat([R.unary('exp', R.slice(x, [0, 0], [3, 2])), R.binary('mul', R.slice(x, [0, 5], [3, 2]), R.slice(x, [0, 5], [3, 2]))], 1), 'split');
+    });
     c.test('rmsNorm', (rng) => c.gradCheck(rng, [rng.arr([3, 6], -2, 2), rng.arr([6], 0.5, 1.5)], (x, w) => ops.rmsNorm(x, w, 1e-5), (x, w) => R.rmsNorm(x, w, 1e-5), 'rmsNorm'));
     c.test('crossEntropy', async (rng) => {
       const targets = rng.ints([2, 3], 0, 5);

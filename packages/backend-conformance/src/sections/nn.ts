@@ -58,4 +58,32 @@ export function nnSection(c: Ctx): void {
     const y0 = await c.run1(() => ops.crossEntropy(c.T(logits), c.T(targets, 'i32'), c.T(none)));
     c.exact(y0, R.scalar(0), 'crossEntropy with an all-zero mask is 0');
   });
+
+  // ops.attention: forward and per-row max against the float64 reference, on shapes that cross
+  // the fused kernels' cases: causal with S = T and S > T (a cached prefix), an additive mask
+  // broadcast over heads or batch, scale != 1, D != Dv, and size-1 batch/heads/queries.
+  c.test('attention', async (rng) => {
+    const cases: { B: number; H: number; T: number; S: number; D: number; Dv: number; scale: number; causal: boolean; mask?: [number, number] }[] = [
+      { B: 2, H: 3, T: 5, S: 5, D: 4, Dv: 3, scale: 0.5, causal: true },
+      { B: 1, H: 2, T: 3, S: 7, D: 6, Dv: 6, scale: 1, causal: true },
+      { B: 2, H: 2, T: 4, S: 6, D: 3, Dv: 5, scale: 0.7, causal: false, mask: [2, 1] },
+      { B: 2, H: 3, T: 4, S: 4, D: 2, Dv: 2, scale: 1.3, causal: true, mask: [1, 3] },
+      { B: 1, H: 1, T: 1, S: 1, D: 3, Dv: 2, scale: 1, causal: false },
+    ];
+    for (const k of cases) {
+      const q = rng.arr([k.B, k.H, k.T, k.D], -2, 2);
+      const kk = rng.arr([k.B, k.H, k.S, k.D], -2, 2);
+      const v = rng.arr([k.B, k.H, k.S, k.Dv], -2, 2);
+      // Masks hide some keys with -1e9 (never a whole row: at least key 0 stays visible).
+      const mask = k.mask ? R.build([k.mask[0], k.mask[1], k.T, k.S], ([, , , j]) => (j! > 0 && rng.next() < 0.3 ? -1e9 : rng.next() - 0.5)) : undefined;
+      const want = R.attention(q, kk, v, k.scale, k.causal, mask);
+      const [out, rowMax] = await c.run(() => {
+        const r = ops.attention(c.T(q), c.T(kk), c.T(v), { scale: k.scale, causal: k.causal, mask: mask ? c.T(mask) : undefined });
+        return [r.out, r.rowMax];
+      });
+      const what = `attention B${k.B} H${k.H} T${k.T} S${k.S} D${k.D} Dv${k.Dv}${k.causal ? ' causal' : ''}${k.mask ? ` mask [${k.mask}]` : ''}`;
+      c.close(out!, want.out, `${what}: out`, c.tol.atol * 10, c.tol.rtol * 10);
+      c.close(rowMax!, want.rowMax, `${what}: rowMax`, c.tol.atol * 10, c.tol.rtol * 10);
+    }
+  });
 }

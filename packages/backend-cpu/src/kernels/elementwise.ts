@@ -1,5 +1,5 @@
 import type { BinaryOp, DataArray, Shape, UnaryOp } from '@karakoram/core';
-import { broadcastOffsets, layoutOf } from './strided.js';
+import { layoutOf, loopNest } from './strided.js';
 
 const unaryFns: Record<UnaryOp, (x: number) => number> = {
   neg: (x) => -x,
@@ -64,6 +64,7 @@ export function binary(op: BinaryOp, a: DataArray, aShape: Shape, b: DataArray, 
     if (op === 'add') for (let i = 0; i < n; i++) out[i] = a[i]! + b[i]!;
     else if (op === 'mul') for (let i = 0; i < n; i++) out[i] = a[i]! * b[i]!;
     else if (op === 'sub') for (let i = 0; i < n; i++) out[i] = a[i]! - b[i]!;
+    else if (op === 'div' && !intDiv) for (let i = 0; i < n; i++) out[i] = a[i]! / b[i]!;
     else for (let i = 0; i < n; i++) out[i] = f(a[i]!, b[i]!);
     return;
   }
@@ -71,35 +72,125 @@ export function binary(op: BinaryOp, a: DataArray, aShape: Shape, b: DataArray, 
     const s = b[0]!;
     if (op === 'mul') for (let i = 0; i < n; i++) out[i] = a[i]! * s;
     else if (op === 'add') for (let i = 0; i < n; i++) out[i] = a[i]! + s;
+    else if (op === 'sub') for (let i = 0; i < n; i++) out[i] = a[i]! - s;
+    else if (op === 'div' && !intDiv) for (let i = 0; i < n; i++) out[i] = a[i]! / s;
     else for (let i = 0; i < n; i++) out[i] = f(a[i]!, s);
     return;
   }
   if (la === 'scalar' && lb === 'same') {
     const s = a[0]!;
-    for (let i = 0; i < n; i++) out[i] = f(s, b[i]!);
+    if (op === 'sub') for (let i = 0; i < n; i++) out[i] = s - b[i]!;
+    else if (op === 'mul') for (let i = 0; i < n; i++) out[i] = s * b[i]!;
+    else for (let i = 0; i < n; i++) out[i] = f(s, b[i]!);
     return;
   }
-  // Row broadcast ([..., n] with [n]) is the common case of bias and gain vectors.
-  const inner = bShape.length ? bShape[bShape.length - 1]! : 1;
-  if (la === 'same' && bShape.slice(0, -1).every((d) => d === 1) && inner === outShape[outShape.length - 1]) {
-    for (let i = 0; i < n; i += inner) for (let j = 0; j < inner; j++) out[i + j] = f(a[i + j]!, b[j]!);
-    return;
+  broadcastBinary(op, f, a, aShape, b, bShape, out, outShape);
+}
+
+/**
+ * The general broadcast case over a loop nest: per output row (innermost dim), one typed-array
+ * loop with each input stepping 1 or 0 (broadcast) elements. The hot ops have their own loops
+ * (a closure call per element costs several times the arithmetic).
+ */
+function broadcastBinary(op: BinaryOp, f: (x: number, y: number) => number, a: DataArray, aShape: Shape, b: DataArray, bShape: Shape, out: DataArray, outShape: Shape): void {
+  const n = out.length;
+  if (n === 0) return;
+  const { dims, strides } = loopNest([aShape, bShape], outShape);
+  const rank = dims.length;
+  const inner = dims[rank - 1]!;
+  const ia = strides[0]![rank - 1]!;
+  const ib = strides[1]![rank - 1]!;
+  const idx = new Array<number>(rank).fill(0);
+  let oa = 0;
+  let ob = 0;
+  const kind = op === 'add' ? 1 : op === 'sub' ? 2 : op === 'mul' ? 3 : op === 'div' && f === binaryFns.div ? 4 : 0;
+  for (let o = 0; o < n; o += inner) {
+    if (ia === 1 && ib === 1) {
+      if (kind === 1) for (let j = 0; j < inner; j++) out[o + j] = a[oa + j]! + b[ob + j]!;
+      else if (kind === 2) for (let j = 0; j < inner; j++) out[o + j] = a[oa + j]! - b[ob + j]!;
+      else if (kind === 3) for (let j = 0; j < inner; j++) out[o + j] = a[oa + j]! * b[ob + j]!;
+      else if (kind === 4) for (let j = 0; j < inner; j++) out[o + j] = a[oa + j]! / b[ob + j]!;
+      else for (let j = 0; j < inner; j++) out[o + j] = f(a[oa + j]!, b[ob + j]!);
+    } else if (ib === 0) {
+      const y = b[ob]!;
+      if (ia === 0) out.fill(f(a[oa]!, y), o, o + inner);
+      else if (kind === 1) for (let j = 0; j < inner; j++) out[o + j] = a[oa + j * ia]! + y;
+      else if (kind === 2) for (let j = 0; j < inner; j++) out[o + j] = a[oa + j * ia]! - y;
+      else if (kind === 3) for (let j = 0; j < inner; j++) out[o + j] = a[oa + j * ia]! * y;
+      else if (kind === 4) for (let j = 0; j < inner; j++) out[o + j] = a[oa + j * ia]! / y;
+      else for (let j = 0; j < inner; j++) out[o + j] = f(a[oa + j * ia]!, y);
+    } else if (ia === 0) {
+      const x = a[oa]!;
+      if (kind === 1) for (let j = 0; j < inner; j++) out[o + j] = x + b[ob + j * ib]!;
+      else if (kind === 2) for (let j = 0; j < inner; j++) out[o + j] = x - b[ob + j * ib]!;
+      else if (kind === 3) for (let j = 0; j < inner; j++) out[o + j] = x * b[ob + j * ib]!;
+      else if (kind === 4) for (let j = 0; j < inner; j++) out[o + j] = x / b[ob + j * ib]!;
+      else for (let j = 0; j < inner; j++) out[o + j] = f(x, b[ob + j * ib]!);
+    } else {
+      for (let j = 0; j < inner; j++) out[o + j] = f(a[oa + j * ia]!, b[ob + j * ib]!);
+    }
+    for (let d = rank - 2; d >= 0; d--) {
+      idx[d]!++;
+      oa += strides[0]![d]!;
+      ob += strides[1]![d]!;
+      if (idx[d]! < dims[d]!) break;
+      oa -= strides[0]![d]! * idx[d]!;
+      ob -= strides[1]![d]! * idx[d]!;
+      idx[d] = 0;
+    }
   }
-  const oa = la === 'same' ? null : broadcastOffsets(aShape, outShape);
-  const ob = lb === 'same' ? null : broadcastOffsets(bShape, outShape);
-  for (let i = 0; i < n; i++) out[i] = f(a[oa ? oa[i]! : i]!, b[ob ? ob[i]! : i]!);
 }
 
 export function select(c: DataArray, cShape: Shape, a: DataArray, aShape: Shape, b: DataArray, bShape: Shape, out: DataArray, outShape: Shape): void {
-  const oc = layoutOf(cShape, outShape) === 'same' ? null : broadcastOffsets(cShape, outShape);
-  const oa = layoutOf(aShape, outShape) === 'same' ? null : broadcastOffsets(aShape, outShape);
-  const ob = layoutOf(bShape, outShape) === 'same' ? null : broadcastOffsets(bShape, outShape);
-  for (let i = 0; i < out.length; i++) {
-    out[i] = c[oc ? oc[i]! : i] !== 0 ? a[oa ? oa[i]! : i]! : b[ob ? ob[i]! : i]!;
+  const n = out.length;
+  if (n === 0) return;
+  const { dims, strides } = loopNest([cShape, aShape, bShape], outShape);
+  const rank = dims.length;
+  const inner = dims[rank - 1]!;
+  const [sc, sa, sb] = strides as [number[], number[], number[]];
+  const ic = sc[rank - 1]!;
+  const ia = sa[rank - 1]!;
+  const ib = sb[rank - 1]!;
+  const idx = new Array<number>(rank).fill(0);
+  let oc = 0;
+  let oa = 0;
+  let ob = 0;
+  for (let o = 0; o < n; o += inner) {
+    for (let j = 0; j < inner; j++) out[o + j] = c[oc + j * ic] !== 0 ? a[oa + j * ia]! : b[ob + j * ib]!;
+    for (let d = rank - 2; d >= 0; d--) {
+      idx[d]!++;
+      oc += sc[d]!;
+      oa += sa[d]!;
+      ob += sb[d]!;
+      if (idx[d]! < dims[d]!) break;
+      oc -= sc[d]! * idx[d]!;
+      oa -= sa[d]! * idx[d]!;
+      ob -= sb[d]! * idx[d]!;
+      idx[d] = 0;
+    }
   }
 }
 
 export function expand(x: DataArray, inShape: Shape, out: DataArray, outShape: Shape): void {
-  const o = broadcastOffsets(inShape, outShape);
-  for (let i = 0; i < out.length; i++) out[i] = x[o[i]!]!;
+  const n = out.length;
+  if (n === 0) return;
+  const { dims, strides } = loopNest([inShape], outShape);
+  const rank = dims.length;
+  const inner = dims[rank - 1]!;
+  const sx = strides[0]!;
+  const ix = sx[rank - 1]!;
+  const idx = new Array<number>(rank).fill(0);
+  let ox = 0;
+  for (let o = 0; o < n; o += inner) {
+    if (ix === 0) out.fill(x[ox]!, o, o + inner);
+    else if (ix === 1) out.set(x.subarray(ox, ox + inner), o);
+    else for (let j = 0; j < inner; j++) out[o + j] = x[ox + j * ix]!;
+    for (let d = rank - 2; d >= 0; d--) {
+      idx[d]!++;
+      ox += sx[d]!;
+      if (idx[d]! < dims[d]!) break;
+      ox -= sx[d]! * idx[d]!;
+      idx[d] = 0;
+    }
+  }
 }

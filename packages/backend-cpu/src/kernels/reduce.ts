@@ -19,6 +19,28 @@ export function reduce(op: ReduceOp, x: DataArray, shape: Shape, axes: readonly 
     }
     return;
   }
+  const contiguous = axes.length > 0 && axes.every((a, i) => a === axes[0]! + i);
+  if (contiguous) {
+    // [outer, reduced, inner] with inner > 1 (e.g. bias and gain gradients: sum over rows):
+    // accumulate whole inner rows, in f64 for sums.
+    const a0 = axes[0]!;
+    const a1 = axes[axes.length - 1]!;
+    const outer = shape.slice(0, a0).reduce((p, d) => p * d, 1);
+    const red = shape.slice(a0, a1 + 1).reduce((p, d) => p * d, 1);
+    const inner = shape.slice(a1 + 1).reduce((p, d) => p * d, 1);
+    const acc = new Float64Array(inner);
+    for (let o = 0; o < outer; o++) {
+      acc.fill(init);
+      for (let r = 0; r < red; r++) {
+        const base = (o * red + r) * inner;
+        if (op === 'sum') for (let j = 0; j < inner; j++) acc[j] += x[base + j]!;
+        else if (op === 'max') for (let j = 0; j < inner; j++) { const v = x[base + j]!; if (v > acc[j]! || Number.isNaN(v)) acc[j] = v; }
+        else for (let j = 0; j < inner; j++) { const v = x[base + j]!; if (v < acc[j]! || Number.isNaN(v)) acc[j] = v; }
+      }
+      for (let j = 0; j < inner; j++) out[o * inner + j] = acc[j]!;
+    }
+    return;
+  }
   const kept = shape.map((d, i) => (axes.includes(i) ? 1 : d));
   const off = broadcastOffsets(kept, shape);
   const acc = new Float64Array(out.length).fill(init);

@@ -41,3 +41,43 @@ export function layoutOf(inShape: Shape, outShape: Shape): 'same' | 'scalar' | '
 }
 
 export { stridesOf };
+
+/**
+ * A broadcast loop nest with size-1 dims dropped and mergeable neighbours merged: `dims` (outer to
+ * inner) and, per input, its element stride on each of them (0 where broadcast). Kernels run the
+ * innermost dim as a plain typed-array loop and step the outer offsets like an odometer, so no
+ * per-element index array is built.
+ */
+export interface LoopNest {
+  dims: number[];
+  strides: number[][];
+}
+
+export function loopNest(inShapes: readonly Shape[], outShape: Shape): LoopNest {
+  const rank = outShape.length;
+  const full = inShapes.map((s) => {
+    const lead = rank - s.length;
+    const st = stridesOf(s);
+    return outShape.map((d, i) => (i < lead || s[i - lead] === 1 ? 0 : st[i - lead]!));
+  });
+  const dims: number[] = [];
+  const strides: number[][] = inShapes.map(() => []);
+  for (let i = 0; i < rank; i++) {
+    const d = outShape[i]!;
+    if (d === 1) continue;
+    const last = dims.length - 1;
+    // Merge into the previous dim when every input walks both as one contiguous run.
+    if (last >= 0 && full.every((st, k) => strides[k]![last] === st[i]! * d)) {
+      dims[last] = dims[last]! * d;
+      full.forEach((st, k) => (strides[k]![last] = st[i]!));
+      continue;
+    }
+    dims.push(d);
+    full.forEach((st, k) => strides[k]!.push(st[i]!));
+  }
+  if (dims.length === 0) {
+    dims.push(1);
+    strides.forEach((s) => s.push(0));
+  }
+  return { dims, strides };
+}

@@ -11,7 +11,8 @@ export async function generateCommand(
   const tok = await tokenizerFor(opts.model);
   const prompts = opts.prompt.map((p) => tok.encode(p));
   const t0 = performance.now();
-  const r = model.generate(prompts, {
+  // generateAsync reads each step's logits with await: needed on webgpu, the same tokens elsewhere.
+  const r = await model.generateAsync(prompts, {
     maxNewTokens: opts.maxNewTokens, temperature: opts.temperature, topP: opts.topP, seed: opts.seed,
     stopTokens: tok.eosId !== undefined ? [tok.eosId] : [],
     stopSequences: (opts.stop ?? []).map((s) => tok.encode(s)),

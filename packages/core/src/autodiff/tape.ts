@@ -12,6 +12,19 @@ export interface Node {
   readonly op: string;
   readonly inputs: readonly Tensor[];
   readonly vjp: (dy: Tensor) => readonly (Tensor | null)[];
+  /** Set on every output of a multi-output op (recordGroup); `vjp` is then unused. */
+  readonly group?: NodeGroup;
+}
+
+/**
+ * One op with several outputs (split): the tape calls `vjp` once with every output's cotangent
+ * (null for outputs with none), so the rule can build the input's gradient in one piece instead
+ * of one full-size padded tensor per output summed together.
+ */
+export interface NodeGroup {
+  readonly outputs: readonly Tensor[];
+  readonly vjp: (dys: readonly (Tensor | null)[]) => readonly (Tensor | null)[];
+  done?: boolean;
 }
 
 let recording = 0;
@@ -27,6 +40,19 @@ export function record(op: string, inputs: readonly Tensor[], out: Tensor, vjp: 
     out.node = { id: nextNodeId++, op, inputs, vjp };
   }
   return out;
+}
+
+/**
+ * The multi-output form of record(): attaches one shared group to every output. Backward
+ * visits nodes in reverse creation order and every consumer of any output was created after all
+ * of them, so when the first member is visited the cotangents of all members are complete.
+ */
+export function recordGroup(op: string, inputs: readonly Tensor[], outs: readonly Tensor[], vjp: NodeGroup['vjp']): void {
+  if (recording > 0 && outs.every((o) => o.dtype === 'f32') && inputs.some(isTracked)) {
+    const group: NodeGroup = { outputs: outs, vjp };
+    const unused = (): never => { throw new KarakoramError('autodiff', `${op}: a grouped node's own vjp is never called`); };
+    for (const o of outs) o.node = { id: nextNodeId++, op, inputs, vjp: unused, group };
+  }
 }
 
 /** Runs fn with the tape off (used for optimizer updates and by backward itself). */
@@ -62,9 +88,18 @@ function backward(y: Tensor, wrt: readonly Tensor[], dy: Tensor): (Tensor | null
   const order = [...nodes.keys()].sort((a, b) => b - a);
   for (const id of order) {
     const { node, out } = nodes.get(id)!;
-    const g = grads.get(out);
-    if (!g) continue;
-    const inGrads = node.vjp(g);
+    let inGrads: readonly (Tensor | null)[];
+    if (node.group) {
+      if (node.group.done) continue;
+      node.group.done = true;
+      const dys = node.group.outputs.map((o) => grads.get(o) ?? null);
+      if (dys.every((d) => d === null)) continue;
+      inGrads = node.group.vjp(dys);
+    } else {
+      const g = grads.get(out);
+      if (!g) continue;
+      inGrads = node.vjp(g);
+    }
     node.inputs.forEach((inp, k) => {
       const gi = inGrads[k];
       if (!gi || !isTracked(inp)) return;

@@ -6,3 +6,4 @@ installTapeOps({ add, onesLike, zerosLike });
 export * from './math.js';
 export * from './nn.js';
 export { matmul3, sumTo } from './primitives.js';
+export { toBackend } from './transfer.js';

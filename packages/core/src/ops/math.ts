@@ -6,6 +6,7 @@ import { broadcastShapes, normAxis, shapesEqual, sizeOf } from '../shape.js';
 import { Tensor, wrap } from '../tensor.js';
 import type { Backend } from '../backend.js';
 import * as P from './primitives.js';
+import { noGrad, recordGroup } from '../autodiff/tape.js';
 
 export type TensorLike = Tensor | number;
 
@@ -214,17 +215,26 @@ export function squeeze(x: Tensor, axis: number): Tensor {
   return P.reshape(x, x.shape.filter((_, i) => i !== ax));
 }
 
-/** Splits along `axis` into pieces of the given sizes. */
+/**
+ * Splits along `axis` into pieces of the given sizes. One tape node for all pieces: the gradient
+ * is one concat of the pieces' cotangents (zeros for unused pieces), not a zero-padded full-size
+ * tensor per piece summed together (which made a 16-expert MoE's dispatch quadratic).
+ */
 export function split(x: Tensor, sizes: readonly number[], axis = -1): Tensor[] {
   const ax = normAxis('split', axis, x.rank);
   if (sizes.reduce((a, b) => a + b, 0) !== x.shape[ax]) throw new ShapeError('split', `sizes ${fmtShape(sizes)} do not add up to axis ${ax} of ${fmtShape(x.shape)}`);
   let off = 0;
-  return sizes.map((s) => {
+  const pieces = sizes.map((s) => {
     const begin = x.shape.map((_, i) => (i === ax ? off : 0));
     const size = x.shape.map((d, i) => (i === ax ? s : d));
     off += s;
-    return P.slice(x, begin, size);
+    return noGrad(() => P.slice(x, begin, size));
   });
+  recordGroup('split', [x], pieces, (dys) => {
+    if (dys.length === 1) return [dys[0]!];
+    return [P.concat(dys.map((d, i) => d ?? zerosLike(pieces[i]!)), ax)];
+  });
+  return pieces;
 }
 
 /** out[..., j] = x[..., idx[..., j]] along the last axis (torch.gather on dim -1). */

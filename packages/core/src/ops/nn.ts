@@ -14,7 +14,11 @@ export function softmax(x: Tensor): Tensor {
   const f = x.backend.fused?.softmax;
   const y = f ? wrap(x.backend, f.call(x.backend.fused, x.info), x.shape, x.dtype) : M.exp(logSoftmaxComposite(x));
   if (!f) return y;
-  return record('softmax', [x], y, (dy) => [M.mul(y, M.sub(dy, M.sum(M.mul(dy, y), -1, true)))]);
+  return record('softmax', [x], y, (dy) => {
+    const fb = x.backend.fused?.softmaxBackward;
+    if (fb) return [wrap(x.backend, fb.call(x.backend.fused, y.info, dy.info), x.shape, x.dtype)];
+    return [M.mul(y, M.sub(dy, M.sum(M.mul(dy, y), -1, true)))];
+  });
 }
 
 function logSoftmaxComposite(x: Tensor): Tensor {
@@ -29,7 +33,11 @@ export function logSoftmax(x: Tensor): Tensor {
   const f = x.backend.fused?.logSoftmax;
   if (!f) return logSoftmaxComposite(x);
   const y = wrap(x.backend, f.call(x.backend.fused, x.info), x.shape, x.dtype);
-  return record('logSoftmax', [x], y, (dy) => [M.sub(dy, M.mul(M.exp(y), M.sum(dy, -1, true)))]);
+  return record('logSoftmax', [x], y, (dy) => {
+    const fb = x.backend.fused?.logSoftmaxBackward;
+    if (fb) return [wrap(x.backend, fb.call(x.backend.fused, y.info, dy.info), x.shape, x.dtype)];
+    return [M.sub(dy, M.mul(M.exp(y), M.sum(dy, -1, true)))];
+  });
 }
 
 /** RMSNorm over the last axis: x / sqrt(mean(x²) + eps) · weight (computed in f32). */
@@ -43,6 +51,11 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
   }
   const y = wrap(x.backend, f.call(x.backend.fused, x.info, weight.info, eps), x.shape, x.dtype);
   return record('rmsNorm', [x, weight], y, (dy) => {
+    const fb = x.backend.fused?.rmsNormBackward;
+    if (fb) {
+      const g = fb.call(x.backend.fused, x.info, weight.info, eps, dy.info);
+      return [wrap(x.backend, g.dx, x.shape, x.dtype), wrap(x.backend, g.dweight, weight.shape, weight.dtype)];
+    }
     const r = M.rsqrt(M.add(M.mean(M.square(x), -1, true), eps));
     const xhat = M.mul(x, r);
     const gw = P.sumTo(M.mul(dy, xhat), weight.shape);
@@ -71,4 +84,101 @@ export function crossEntropy(logits: Tensor, targets: Tensor, mask?: Tensor): Te
   if (!mask) return M.mean(nll);
   const m = M.reshape(mask, [n]);
   return M.div(M.sum(M.mul(nll, m)), M.maximum(M.sum(m), 1));
+}
+
+/** How ops.attention masks and scales. */
+export interface AttentionOptions {
+  /** Multiplies q·kᵀ (default 1: pass pre-scaled queries). */
+  scale?: number;
+  /** Causal: key j is visible to query i iff j <= i + S - T (the last query sees every key). */
+  causal?: boolean;
+  /**
+   * Additive f32 mask [Bm, Hm, T, S] (Bm in {1, B}, Hm in {1, H}), added to the scaled logits;
+   * use a large negative value (-1e9) for hidden keys. It is a constant: no gradient flows to it.
+   */
+  mask?: Tensor;
+}
+
+export interface AttentionResult {
+  /** softmax(scale·q·kᵀ + mask) · v: [B, H, T, Dv]. */
+  out: Tensor;
+  /**
+   * The max logit of each query row over its visible keys [B, H, T] (no gradient): QK-Clip's
+   * per-head max logit is its max over batch and rows, read without a [B, H, T, S] reduction.
+   */
+  rowMax: Tensor;
+}
+
+/** The value a causal mask gives hidden logits in the composite path (vanishes under softmax in f32). */
+const CAUSAL_MASKED = -1e9;
+
+/**
+ * Scaled dot-product attention of q [B, H, T, D], k [B, H, S, D], v [B, H, S, Dv], softmax over
+ * keys in f32. A backend with `fused.attention` computes it without materialising more than a
+ * block of the [T, S] logits per head; the composite default builds it from primitives. The
+ * gradient rule for the fused path is written here once (with `fused.attentionBackward` as an
+ * optional accelerator of the same rule).
+ */
+export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): AttentionResult {
+  const scale = opts.scale ?? 1;
+  const causal = opts.causal ?? false;
+  const mask = opts.mask;
+  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) throw new ShapeError('attention', `q, k, v must be [B, H, T, D], [B, H, S, D], [B, H, S, Dv]; got ${fmtShape(q.shape)}, ${fmtShape(k.shape)}, ${fmtShape(v.shape)}`);
+  const [B, H, T, D] = q.shape as [number, number, number, number];
+  const S = k.shape[2]!;
+  if (k.shape[0] !== B || k.shape[1] !== H || k.shape[3] !== D || v.shape[0] !== B || v.shape[1] !== H || v.shape[2] !== S) {
+    throw new ShapeError('attention', `q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)} and v ${fmtShape(v.shape)} do not match ([B, H, T, D], [B, H, S, D], [B, H, S, Dv])`);
+  }
+  if (q.dtype !== 'f32' || k.dtype !== 'f32' || v.dtype !== 'f32') throw new KarakoramError('dtype', 'q, k and v must be f32', 'attention');
+  if (causal && S < T) throw new ShapeError('attention', `causal attention needs at least as many keys as queries (S = ${S}, T = ${T})`);
+  if (mask) {
+    const [mb, mh, mt, ms] = mask.shape as [number, number, number, number];
+    if (mask.rank !== 4 || (mb !== 1 && mb !== B) || (mh !== 1 && mh !== H) || mt !== T || ms !== S || mask.dtype !== 'f32') {
+      throw new ShapeError('attention', `mask must be f32 [1 or ${B}, 1 or ${H}, ${T}, ${S}], got ${mask.dtype} ${fmtShape(mask.shape)}`);
+    }
+  }
+  const be = q.backend;
+  const f = be.fused?.attention;
+  if (!f) {
+    let s = M.matmul(q, k, false, true);
+    if (scale !== 1) s = M.mul(s, scale);
+    if (causal) s = M.add(s, causalMask(T, S, be));
+    if (mask) s = M.add(s, M.stopGradient(mask));
+    const rowMax = M.max(M.stopGradient(s), -1);
+    return { out: M.matmul(softmax(s), v), rowMax };
+  }
+  const fo = { scale, causal, mask: mask?.info };
+  const r = f.call(be.fused, q.info, k.info, v.info, fo);
+  const Dv = v.shape[3]!;
+  const out = wrap(be, r.out, [B, H, T, Dv], 'f32');
+  const rowMax = wrap(be, r.rowMax, [B, H, T], 'f32');
+  const lse = wrap(be, r.lse, [B, H, T], 'f32');
+  record('attention', [q, k, v], out, (dOut) => {
+    const fb = be.fused?.attentionBackward;
+    if (fb) {
+      const g = fb.call(be.fused, q.info, k.info, v.info, out.info, lse.info, dOut.info, { ...fo, mask: mask?.info });
+      return [wrap(be, g.dq, q.shape, 'f32'), wrap(be, g.dk, k.shape, 'f32'), wrap(be, g.dv, v.shape, 'f32')];
+    }
+    // P = exp(logits - lse); dV = Pᵀ dO; dS = P ∘ (dO Vᵀ - rowsum(dO ∘ out)); dq = scale dS k; dk = scale dSᵀ q.
+    let s = M.matmul(q, k, false, true);
+    if (scale !== 1) s = M.mul(s, scale);
+    if (causal) s = M.add(s, causalMask(T, S, be));
+    if (mask) s = M.add(s, mask);
+    const p = M.exp(M.sub(s, M.reshape(lse, [B, H, T, 1])));
+    const dv = M.matmul(p, dOut, true, false);
+    const dp = M.matmul(dOut, v, false, true);
+    const ds = M.mul(p, M.sub(dp, M.sum(M.mul(dOut, out), -1, true)));
+    const dsScaled = scale !== 1 ? M.mul(ds, scale) : ds;
+    return [M.matmul(dsScaled, k), M.matmul(dsScaled, q, true, false), dv];
+  });
+  // Outside a recording tape nobody will read lse again.
+  if (!out.node) lse.dispose();
+  return { out, rowMax };
+}
+
+/** [1, 1, T, S] additive causal mask: 0 where j <= i + S - T, CAUSAL_MASKED elsewhere. */
+function causalMask(T: number, S: number, backend: Tensor['backend']): Tensor {
+  const data = new Float32Array(T * S);
+  for (let i = 0; i < T; i++) data.fill(CAUSAL_MASKED, i * S + Math.min(S, i + S - T + 1), (i + 1) * S);
+  return M.tensor(data, [1, 1, T, S], 'f32', backend);
 }

@@ -1,0 +1,183 @@
+/**
+ * Fused kernels (Backend.fused): one pass over each row instead of the five to eight
+ * elementwise and reduction ops of their composite defaults in core, each of which allocates a
+ * full-size temporary. Row statistics accumulate in f64 (JS numbers), like the reductions.
+ */
+import type { DataArray } from '@karakoram/core';
+
+/** softmax over rows of length n. */
+export function softmax(x: DataArray, n: number, out: DataArray): void {
+  const rows = n === 0 ? 0 : x.length / n;
+  for (let r = 0, base = 0; r < rows; r++, base += n) {
+    let m = -Infinity;
+    for (let j = 0; j < n; j++) { const v = x[base + j]!; if (v > m || Number.isNaN(v)) m = v; }
+    let s = 0;
+    for (let j = 0; j < n; j++) { const e = Math.exp(x[base + j]! - m); out[base + j] = e; s += e; }
+    const inv = 1 / s;
+    for (let j = 0; j < n; j++) out[base + j] = out[base + j]! * inv;
+  }
+}
+
+/** log-softmax over rows of length n: (x - max) - log(sum(exp(x - max))), as the composite. */
+export function logSoftmax(x: DataArray, n: number, out: DataArray): void {
+  const rows = n === 0 ? 0 : x.length / n;
+  for (let r = 0, base = 0; r < rows; r++, base += n) {
+    let m = -Infinity;
+    for (let j = 0; j < n; j++) { const v = x[base + j]!; if (v > m || Number.isNaN(v)) m = v; }
+    let s = 0;
+    for (let j = 0; j < n; j++) s += Math.exp(x[base + j]! - m);
+    const ls = Math.log(s);
+    for (let j = 0; j < n; j++) out[base + j] = x[base + j]! - m - ls;
+  }
+}
+
+/** x * rsqrt(mean(x²) + eps) * w over rows of length n. */
+export function rmsNorm(x: DataArray, w: DataArray, n: number, eps: number, out: DataArray): void {
+  const rows = n === 0 ? 0 : x.length / n;
+  for (let r = 0, base = 0; r < rows; r++, base += n) {
+    let ss = 0;
+    for (let j = 0; j < n; j++) { const v = x[base + j]!; ss += v * v; }
+    // The composite rounds the mean and the rsqrt to f32; so does this.
+    const rs = Math.fround(1 / Math.sqrt(Math.fround(Math.fround(ss / n) + eps)));
+    for (let j = 0; j < n; j++) out[base + j] = Math.fround(x[base + j]! * rs) * w[j]!;
+  }
+}
+
+/** The matmul kernel the backend uses (C = op(A)·op(B), C overwritten). */
+export type Gemm = (a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number, transA: boolean, transB: boolean) => void;
+
+export interface AttentionDims {
+  B: number; H: number; T: number; S: number; D: number; Dv: number;
+  scale: number;
+  causal: boolean;
+  /** Additive mask and its broadcast batch and head counts (1 or B, 1 or H). */
+  mask?: Float32Array;
+  mB: number;
+  mH: number;
+}
+
+/** Visible keys of query row i: [0, limit). */
+const limitOf = (d: AttentionDims, i: number): number => (d.causal ? Math.min(d.S, i + d.S - d.T + 1) : d.S);
+
+/**
+ * Per (batch, head): logits = q·kᵀ through the GEMM into a [T, S] scratch, then one pass per row
+ * (scale, mask, max, exp, sum, normalise; hidden keys get probability 0), then out = P·v through
+ * the GEMM. Only one head's [T, S] block is ever live.
+ */
+export function attentionForward(gemm: Gemm, d: AttentionDims, q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, rowMax: Float32Array, lse: Float32Array): void {
+  const { B, H, T, S, D, Dv, scale, mask } = d;
+  const p = new Float32Array(T * S);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const bh = b * H + h;
+      gemm(q.subarray(bh * T * D, (bh + 1) * T * D), k.subarray(bh * S * D, (bh + 1) * S * D), p, T, S, D, false, true);
+      const mOff = mask ? ((d.mB === 1 ? 0 : b) * d.mH + (d.mH === 1 ? 0 : h)) * T * S : 0;
+      for (let i = 0; i < T; i++) {
+        const row = i * S;
+        const lim = limitOf(d, i);
+        let m = -Infinity;
+        if (mask) {
+          for (let j = 0; j < lim; j++) { const x = p[row + j]! * scale + mask[mOff + row + j]!; p[row + j] = x; if (x > m) m = x; }
+        } else if (scale !== 1) {
+          for (let j = 0; j < lim; j++) { const x = p[row + j]! * scale; p[row + j] = x; if (x > m) m = x; }
+        } else {
+          for (let j = 0; j < lim; j++) { const x = p[row + j]!; if (x > m) m = x; }
+        }
+        let s = 0;
+        for (let j = 0; j < lim; j++) { const e = Math.exp(p[row + j]! - m); p[row + j] = e; s += e; }
+        const inv = 1 / s;
+        for (let j = 0; j < lim; j++) p[row + j] = p[row + j]! * inv;
+        if (lim < S) p.fill(0, row + lim, row + S);
+        rowMax[bh * T + i] = m;
+        lse[bh * T + i] = m + Math.log(s);
+      }
+      gemm(p, v.subarray(bh * S * Dv, (bh + 1) * S * Dv), out.subarray(bh * T * Dv, (bh + 1) * T * Dv), T, Dv, S, false, false);
+    }
+  }
+}
+
+/**
+ * The gradient, per (batch, head), with the probabilities rebuilt from q, k and lse:
+ * P = exp(logits - lse); dv = Pᵀ·dO; dP = dO·vᵀ; dS = scale·P∘(dP - rowsum(P∘dP));
+ * dq = dS·k; dk = dSᵀ·q. rowsum(P∘dP) equals rowsum(dO∘out), without reading out.
+ */
+export function attentionBackward(gemm: Gemm, d: AttentionDims, q: Float32Array, k: Float32Array, v: Float32Array, lse: Float32Array, dOut: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array): void {
+  const { B, H, T, S, D, Dv, scale, mask } = d;
+  const p = new Float32Array(T * S);
+  const dp = new Float32Array(T * S);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const bh = b * H + h;
+      const qb = q.subarray(bh * T * D, (bh + 1) * T * D);
+      const kb = k.subarray(bh * S * D, (bh + 1) * S * D);
+      const dob = dOut.subarray(bh * T * Dv, (bh + 1) * T * Dv);
+      gemm(qb, kb, p, T, S, D, false, true);
+      gemm(dob, v.subarray(bh * S * Dv, (bh + 1) * S * Dv), dp, T, S, Dv, false, true);
+      const mOff = mask ? ((d.mB === 1 ? 0 : b) * d.mH + (d.mH === 1 ? 0 : h)) * T * S : 0;
+      for (let i = 0; i < T; i++) {
+        const row = i * S;
+        const lim = limitOf(d, i);
+        const l = lse[bh * T + i]!;
+        let dot = 0;
+        for (let j = 0; j < lim; j++) {
+          const x = p[row + j]! * scale + (mask ? mask[mOff + row + j]! : 0);
+          const e = Math.exp(x - l);
+          p[row + j] = e;
+          dot += e * dp[row + j]!;
+        }
+        for (let j = 0; j < lim; j++) dp[row + j] = scale * p[row + j]! * (dp[row + j]! - dot);
+        if (lim < S) {
+          p.fill(0, row + lim, row + S);
+          dp.fill(0, row + lim, row + S);
+        }
+      }
+      gemm(p, dob, dv.subarray(bh * S * Dv, (bh + 1) * S * Dv), S, Dv, T, true, false);
+      gemm(dp, kb, dq.subarray(bh * T * D, (bh + 1) * T * D), T, D, S, false, false);
+      gemm(dp, qb, dk.subarray(bh * S * D, (bh + 1) * S * D), S, D, T, true, false);
+    }
+  }
+}
+
+/** dx = y·(dy - Σ dy·y) over rows of length n. */
+export function softmaxBackward(y: DataArray, dy: DataArray, n: number, out: DataArray): void {
+  const rows = n === 0 ? 0 : y.length / n;
+  for (let r = 0, base = 0; r < rows; r++, base += n) {
+    let s = 0;
+    for (let j = 0; j < n; j++) s += dy[base + j]! * y[base + j]!;
+    for (let j = 0; j < n; j++) out[base + j] = y[base + j]! * (dy[base + j]! - s);
+  }
+}
+
+/** dx = dy - exp(y)·Σ dy over rows of length n. */
+export function logSoftmaxBackward(y: DataArray, dy: DataArray, n: number, out: DataArray): void {
+  const rows = n === 0 ? 0 : y.length / n;
+  for (let r = 0, base = 0; r < rows; r++, base += n) {
+    let s = 0;
+    for (let j = 0; j < n; j++) s += dy[base + j]!;
+    for (let j = 0; j < n; j++) out[base + j] = dy[base + j]! - Math.exp(y[base + j]!) * s;
+  }
+}
+
+/**
+ * RMSNorm's gradient over rows of length n: with r = rsqrt(mean(x²) + eps), xhat = x·r, g = dy·w:
+ * dx = r·(g - xhat·mean(g·xhat)); dw = Σ_rows dy·xhat (accumulated in f64).
+ */
+export function rmsNormBackward(x: DataArray, w: DataArray, dy: DataArray, n: number, eps: number, dx: DataArray, dw: DataArray): void {
+  const rows = n === 0 ? 0 : x.length / n;
+  const accW = new Float64Array(n);
+  for (let r = 0, base = 0; r < rows; r++, base += n) {
+    let ss = 0;
+    for (let j = 0; j < n; j++) { const v = x[base + j]!; ss += v * v; }
+    const rs = 1 / Math.sqrt(ss / n + eps);
+    let dot = 0;
+    for (let j = 0; j < n; j++) {
+      const xh = x[base + j]! * rs;
+      const d = dy[base + j]!;
+      accW[j] += d * xh;
+      dot += d * w[j]! * xh;
+    }
+    const m = dot / n;
+    for (let j = 0; j < n; j++) dx[base + j] = rs * (dy[base + j]! * w[j]! - x[base + j]! * rs * m);
+  }
+  for (let j = 0; j < n; j++) dw[j] = accW[j]!;
+}
