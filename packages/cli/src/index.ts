@@ -12,6 +12,7 @@ import { serveCommand } from './commands/serve.js';
 import { rephraseCommand } from './commands/rephrase.js';
 import { rlCommand } from './commands/rl.js';
 import { labCommand } from './commands/lab.js';
+import { synthCommand } from './commands/synth.js';
 
 const int = (v: string): number => {
   const n = Number(v);
@@ -83,6 +84,13 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
   p.command('rl').description('RL with colocated training and inference engines (K2 objective) from one config file')
     .requiredOption('--config <file>', 'JSON RL config (see packages/rl/README.md)')
     .action((o) => rlCommand(o, io.out));
+  p.command('synth').description('agentic tool-use data synthesis: MCP/synthetic tools, agents, rubric tasks, simulated users and tools, LLM judge, SFT export')
+    .requiredOption('--config <file>', 'JSON synth config (see packages/agentic/README.md)')
+    .option('--stage <name>', 'run only this stage (repeatable): tools, agents, tasks, trajectories, judge, export', collect)
+    .option('--queue <url>', 'run trajectories as BullMQ jobs on this Redis, e.g. redis://127.0.0.1:6379')
+    .option('--workers <n>', 'BullMQ workers in this process (0: workers run elsewhere)', int, 1)
+    .option('--worker-only', 'only run workers for the queue (with --queue)')
+    .action((o) => synthCommand(o, io.out, io.err));
   return p;
 }
 

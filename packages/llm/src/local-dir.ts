@@ -1,24 +1,11 @@
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { KarakoramError, createRuntime } from '@karakoram/core';
-import { ByteTokenizer, DeepseekV3ForCausalLM, type Tokenizer } from '@karakoram/model';
-import { loadCheckpointDir, loadTokenizerDir } from '@karakoram/model/node';
+import type { DeepseekV3ForCausalLM } from '@karakoram/model';
+import { checkpointTokenizer, loadModelDir } from '@karakoram/model/node';
 import { LocalModelProvider, type LocalModelProviderOptions } from './local.js';
 
-/**
- * The tokenizer a checkpoint directory carries (tokenizer.json or tiktoken.model); a model trained
- * here on bytes says so in karakoram_tokenizer.json; otherwise bytes. (The CLI's rule.)
- */
-export async function checkpointTokenizer(dir: string): Promise<Tokenizer> {
-  if (existsSync(join(dir, 'tokenizer.json')) || existsSync(join(dir, 'tiktoken.model'))) return loadTokenizerDir(dir);
-  const note = join(dir, 'karakoram_tokenizer.json');
-  if (existsSync(note)) {
-    const { tokenizer } = JSON.parse(await readFile(note, 'utf8')) as { tokenizer: string };
-    if (tokenizer !== 'byte') return loadTokenizerDir(tokenizer);
-  }
-  return new ByteTokenizer();
-}
+/** The tokenizer rule shared with the CLI (tokenizer.json, tiktoken.model, or bytes). */
+export { checkpointTokenizer };
 
 export interface LoadedLocalProvider {
   provider: LocalModelProvider;
@@ -34,16 +21,8 @@ export interface LoadedLocalProvider {
  */
 export async function loadLocalProvider(dir: string, opts: LocalModelProviderOptions & { backend?: string } = {}): Promise<LoadedLocalProvider> {
   if (opts.backend) await createRuntime({ backend: opts.backend });
-  const { config, tensors } = await loadCheckpointDir(dir);
-  const model = new DeepseekV3ForCausalLM(config, { seed: 0 });
-  try {
-    model.loadStateDict(tensors, dir);
-  } catch (e) {
-    model.dispose();
-    throw e;
-  } finally {
-    for (const t of tensors.values()) t.dispose();
-  }
+  const model = await loadModelDir(dir);
+  const config = model.config;
   const tokenizer = await checkpointTokenizer(dir);
   if (tokenizer.vocabSize > config.vocab_size) {
     model.dispose();

@@ -2,7 +2,7 @@ import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KarakoramError, createRuntime, ops, tidy, type Runtime, type Tensor } from '@karakoram/core';
 import { ByteTokenizer, DeepseekV3ForCausalLM, parseModelConfig, preset, type ModelConfig, type Tokenizer } from '@karakoram/model';
-import { loadCheckpointDir, loadTokenizerDir, saveCheckpoint } from '@karakoram/model/node';
+import { loadModelDir, loadTokenizerDir, saveCheckpoint } from '@karakoram/model/node';
 import { MuonClip } from '@karakoram/optim-muonclip';
 import { latestCheckpoint, loadRunCheckpoint, saveRunCheckpoint } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
@@ -32,14 +32,8 @@ async function buildModel(cfg: TrainConfig): Promise<{ model: DeepseekV3ForCausa
     const config = parseModelConfig(cfg.model.config, 'train config: model.config');
     return { model: new DeepseekV3ForCausalLM(config, { seed: cfg.seed }), config };
   }
-  const { config, tensors } = await loadCheckpointDir(cfg.model.checkpoint);
-  const model = new DeepseekV3ForCausalLM(config, { seed: cfg.seed });
-  try {
-    model.loadStateDict(tensors, cfg.model.checkpoint);
-  } finally {
-    for (const t of tensors.values()) t.dispose();
-  }
-  return { model, config };
+  const model = await loadModelDir(cfg.model.checkpoint, { seed: cfg.seed });
+  return { model, config: model.config };
 }
 
 /** Reads the configured corpus into one token stream, checking every id against the vocabulary. */
