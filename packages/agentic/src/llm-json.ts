@@ -1,0 +1,89 @@
+/**
+ * LLM calls whose answer must be JSON: the reply's first JSON object (bare, or in a ```json fence)
+ * is parsed and checked; a reply that does not parse or check is retried (attempts, each with a
+ * new seed), and after the last attempt the caller gets every attempt's reason. Provider failures
+ * (after the provider's own retries: an HTTP body that is not JSON, a network error) count as a
+ * failed attempt with their message.
+ */
+import type { ChatMessage, ChatProvider } from '@karakoram/llm';
+import { errMessage, snippet } from './util.js';
+
+/** The first balanced JSON object or array in `text`, parsed; undefined when there is none. */
+export function extractJson(text: string): unknown {
+  const fence = /```(?:json)?\s*([\s\S]*?)```/.exec(text);
+  const candidates = fence ? [fence[1]!, text] : [text];
+  for (const c of candidates) {
+    for (let i = 0; i < c.length; i++) {
+      const ch = c[i];
+      if (ch !== '{' && ch !== '[') continue;
+      const end = balancedEnd(c, i);
+      if (end < 0) continue;
+      try {
+        return JSON.parse(c.slice(i, end));
+      } catch {
+        /* try the next opening bracket */
+      }
+    }
+  }
+  return undefined;
+}
+
+function balancedEnd(text: string, start: number): number {
+  let depth = 0;
+  let inStr = false;
+  for (let i = start; i < text.length; i++) {
+    const c = text[i];
+    if (inStr) {
+      if (c === '\\') i++;
+      else if (c === '"') inStr = false;
+    } else if (c === '"') inStr = true;
+    else if (c === '{' || c === '[') depth++;
+    else if ((c === '}' || c === ']') && --depth === 0) return i + 1;
+  }
+  return -1;
+}
+
+export interface JsonCallOptions {
+  attempts: number;
+  maxTokens: number;
+  temperature?: number;
+  seed?: number;
+}
+
+export type JsonResult<T> =
+  | { ok: true; value: T; raw: string; attempts: number; tokens: number }
+  | { ok: false; reasons: string[]; attempts: number; tokens: number; notJson: boolean };
+
+/**
+ * Asks `provider` and checks the JSON answer with `check` (a value, or a string saying why not).
+ * `notJson` on failure: no attempt produced parseable JSON (as opposed to JSON that failed the check).
+ */
+export async function chatJson<T>(provider: ChatProvider, messages: ChatMessage[], check: (v: unknown) => T | string, o: JsonCallOptions): Promise<JsonResult<T>> {
+  const reasons: string[] = [];
+  let tokens = 0;
+  let sawJson = false;
+  for (let a = 0; a < o.attempts; a++) {
+    let text: string;
+    try {
+      const r = await provider.chat({ messages, max_tokens: o.maxTokens, temperature: a === 0 ? (o.temperature ?? 0) : Math.max(0.7, o.temperature ?? 0), seed: (o.seed ?? 0) + a });
+      tokens += r.usage?.total_tokens ?? 0;
+      text = r.choices[0]?.message.content ?? '';
+    } catch (e) {
+      reasons.push(`attempt ${a + 1}: provider failed: ${errMessage(e)}`);
+      continue;
+    }
+    const v = extractJson(text);
+    if (v === undefined) {
+      reasons.push(`attempt ${a + 1}: output not JSON: ${JSON.stringify(snippet(text, 120))}`);
+      continue;
+    }
+    sawJson = true;
+    const c = check(v);
+    if (typeof c === 'string') {
+      reasons.push(`attempt ${a + 1}: ${c}`);
+      continue;
+    }
+    return { ok: true, value: c, raw: text, attempts: a + 1, tokens };
+  }
+  return { ok: false, reasons, attempts: o.attempts, tokens, notJson: !sawJson };
+}
