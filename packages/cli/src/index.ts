@@ -26,6 +26,7 @@ const num = (v: string): number => {
 };
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
+/** The `karakoram` command as a commander `Command` (every subcommand registered); `io` receives its output lines. */
 export function buildProgram(io: { out: (s: string) => void; err: (s: string) => void } = { out: (s) => process.stdout.write(`${s}\n`), err: (s) => process.stderr.write(`${s}\n`) }): Command {
   registerCpu();
   registerWebGpu();

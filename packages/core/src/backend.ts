@@ -14,6 +14,7 @@ export interface Storage {
   readonly backend: string;
 }
 
+/** A backend's view of a tensor: its storage, shape and dtype (contiguous, row-major). */
 export interface TensorRef {
   readonly storage: Storage;
   readonly shape: Shape;
@@ -54,7 +55,9 @@ export interface FusedKernels {
    * over rows) for y = x·r·w, r = rsqrt(mean(x²) + eps).
    */
   softmaxBackward?(y: TensorRef, dy: TensorRef): Storage;
+  /** The log-softmax gradient: dy - exp(y)·Σ dy over the last axis. */
   logSoftmaxBackward?(y: TensorRef, dy: TensorRef): Storage;
+  /** RMSNorm's dx and the weight's gradient (summed over rows). */
   rmsNormBackward?(x: TensorRef, weight: TensorRef, eps: number, dy: TensorRef): { dx: Storage; dweight: Storage };
   /**
    * Scaled dot-product attention, softmax over keys, for q [B, H, T, D], k [B, H, S, D],
@@ -82,32 +85,40 @@ export interface FusedAttentionOptions {
   mask?: TensorRef;
 }
 
+/** A compute backend: the primitives core builds every op, gradient and layer from (see the module comment above Storage). */
 export interface Backend {
   readonly name: string;
   /** What the backend runs on (adapter, tfjs backend, thread count), for logs. */
   describe(): string;
 
   // -- memory -------------------------------------------------------------------------------
+  /** Copies host values into new storage of that dtype. */
   upload(values: DataArray, dtype: DType): Storage;
+  /** Reads a tensor's values back to the host. */
   read(ref: TensorRef): Promise<DataArray>;
   /** Synchronous read where the backend can do it (cpu, tfjs-cpu); undefined elsewhere. */
   readSync?(ref: TensorRef): DataArray;
+  /** Frees storage; using it afterwards is an error. */
   dispose(storage: Storage): void;
+  /** Live storage count and bytes, for leak checks. */
   memory(): MemoryInfo;
   /** Waits for queued work (no-op for synchronous backends). */
   sync?(): Promise<void>;
 
   // -- creation -----------------------------------------------------------------------------
+  /** A tensor of `shape` with every element `value`. */
   fill(shape: Shape, value: number, dtype: DType): Storage;
   /** Counter-based random draw, bit-identical across backends for 'uniform' (see random.ts). */
   random(shape: Shape, kind: RandomKind, seed: number): Storage;
 
   // -- elementwise --------------------------------------------------------------------------
+  /** Elementwise `op(x)`. */
   unary(op: UnaryOp, x: TensorRef): Storage;
   /** Numpy-broadcasting binary op; comparisons give 1/0 in the input dtype. */
   binary(op: BinaryOp, a: TensorRef, b: TensorRef, outShape: Shape): Storage;
   /** cond ? a : b elementwise, all three broadcast to outShape; cond is nonzero-means-true. */
   select(cond: TensorRef, a: TensorRef, b: TensorRef, outShape: Shape): Storage;
+  /** x converted to `dtype` (f32 to i32 truncates toward zero). */
   cast(x: TensorRef, dtype: DType): Storage;
 
   // -- reductions ---------------------------------------------------------------------------
@@ -133,11 +144,13 @@ export interface Backend {
   scatterAdd(outShape: Shape, indices: TensorRef, updates: TensorRef, axis: number): Storage;
 
   // -- movement -----------------------------------------------------------------------------
+  /** Contiguous copy of x with its axes reordered: output axis i is input axis perm[i]. */
   permute(x: TensorRef, perm: readonly number[]): Storage;
   /** Contiguous copy of x[begin[i] : begin[i]+size[i]] on every axis. */
   slice(x: TensorRef, begin: readonly number[], size: readonly number[]): Storage;
   /** Zero padding: `before[i]` and `after[i]` elements on each axis. */
   pad(x: TensorRef, before: readonly number[], after: readonly number[]): Storage;
+  /** xs joined along `axis` (every other dimension equal). */
   concat(xs: readonly TensorRef[], axis: number): Storage;
   /** Broadcast x (same rank, dims 1 or equal) to outShape. */
   expand(x: TensorRef, outShape: Shape): Storage;

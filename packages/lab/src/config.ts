@@ -8,6 +8,7 @@ import { BackendConfig, KarakoramError, parseConfig, z } from '@karakoram/core';
  */
 const chapters = z.tuple([z.number().int().positive(), z.number().int().positive()]);
 
+/** The zod schema of a lab config (every field has a default except `out`). */
 export const LabConfig = z
   .object({
     out: z.string(),
@@ -68,9 +69,12 @@ export const LabConfig = z
   })
   .strict();
 
+/** A parsed lab config. */
 export type LabConfig = z.output<typeof LabConfig>;
+/** A lab config as written (defaults not yet applied). */
 export type LabConfigInput = z.input<typeof LabConfig>;
 
+/** Checks and completes a lab config; errors name each bad field. */
 export function parseLabConfig(raw: unknown, where = 'lab config'): LabConfig {
   return parseConfig(LabConfig, raw, where);
 }

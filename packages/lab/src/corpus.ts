@@ -33,6 +33,7 @@ export interface LabData {
   check: HeldOutCheck;
 }
 
+/** The proof that training and held-out windows are disjoint: counts, overlap and the held-out sha256. */
 export interface HeldOutCheck {
   trainWindows: number;
   heldOutWindows: number;

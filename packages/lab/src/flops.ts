@@ -15,6 +15,7 @@ export interface TrainingFlops {
   total: number;
 }
 
+/** Training FLOPs of `tokens` tokens at `seqLen`: 6 x activated non-embedding parameters x tokens plus the attention score and value FLOPs. */
 export function trainingFlops(cfg: ModelConfig, tokens: number, seqLen: number): TrainingFlops {
   const p = countParameters(cfg);
   const activatedNonEmbedding = p.activated - p.breakdown.embedding;

@@ -22,6 +22,7 @@ const range = (p: PointResult): string => `${f(p.loss.min)}–${f(p.loss.max)}`;
 const noise = (a: PointResult, b: PointResult): string =>
   a === b ? 'reference' : Math.min(a.loss.n, b.loss.n) < 2 ? 'n/a (1 seed)' : withinNoise(a.loss, b.loss) ? 'within noise' : 'beyond noise';
 
+/** What writeLabReport wrote (paths of results.md, the SVG chart, the PNG when it could be drawn, the JSON result), the markdown text and the FLOPs ratios. */
 export interface LabReport {
   markdown: string;
   md: string;

@@ -7,6 +7,7 @@ export interface Spread {
   max: number;
 }
 
+/** Count, mean, standard deviation, min and max of a sample. */
 export function spread(xs: readonly number[]): Spread {
   const n = xs.length;
   const mean = xs.reduce((a, b) => a + b, 0) / n;

@@ -18,6 +18,7 @@ export const LAB_BASE = {
   qk_nope_head_dim: 16, qk_rope_head_dim: 8, v_head_dim: 16, max_position_embeddings: 1024,
 } as const;
 
+/** One model of the sweep: its sparsity, head factor and config. */
 export interface Point {
   key: string;
   /** Which studies report this point (the head study's factor-1 point is a sparsity point). */
@@ -27,6 +28,7 @@ export interface Point {
   config: ModelConfig;
 }
 
+/** One training run of a point (one seed): evaluations and the final held-out loss. */
 export interface RunRecord {
   seed: number;
   /** Held-out loss after `step` steps, with the training FLOPs spent by then. */
@@ -37,6 +39,7 @@ export interface RunRecord {
   seconds: number;
 }
 
+/** A point with its parameter counts, FLOPs, inference cost and losses over seeds. */
 export interface PointResult extends Point {
   params: { total: number; activated: number; attention: number };
   trainFlops: TrainingFlops;
@@ -47,6 +50,7 @@ export interface PointResult extends Point {
   runs: RunRecord[];
 }
 
+/** The whole sweep: config, corpus check, points and timing. */
 export interface LabResult {
   config: LabConfig;
   source: string;

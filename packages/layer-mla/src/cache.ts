@@ -44,6 +44,7 @@ export class LatentCache {
     this.rope = keep(ops.stopGradient(nextRope));
   }
 
+  /** Frees the cached latent and RoPE key tensors. */
   dispose(): void {
     this.latent?.dispose();
     this.rope?.dispose();

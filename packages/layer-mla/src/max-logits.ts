@@ -31,6 +31,7 @@ export class MaxLogitRecorder {
     return this.tensor && !this.tensor.disposed ? this.tensor : undefined;
   }
 
+  /** The recorded per-head max logits, read synchronously (undefined when nothing was recorded). */
   read(): Float32Array | undefined {
     const t = this.current;
     if (!t) return undefined;
@@ -38,6 +39,7 @@ export class MaxLogitRecorder {
     return this.cached;
   }
 
+  /** Drops the recorded values. */
   reset(): void {
     this.set(undefined);
   }

@@ -8,6 +8,7 @@ import { MaxLogitRecorder } from './max-logits.js';
 import { Rope, applyRope, attentionContext, softmaxScale, type AttentionContext, type RopeScalingConfig } from './rope.js';
 import { selfContext, type AttentionForwardOptions } from './mla.js';
 
+/** The config of plain multi-head attention (HF names). */
 export interface MhaConfig {
   hidden_size: number;
   num_attention_heads: number;
@@ -18,6 +19,7 @@ export interface MhaConfig {
   initializer_range?: number;
 }
 
+/** Plain multi-head attention (q/k/v/o projections, RoPE on the whole head): the baseline attention; a QK-Clip target. */
 export class MHA extends Module implements QkClipTarget {
   readonly qkClip = true as const;
   readonly numHeads: number;
@@ -48,6 +50,7 @@ export class MHA extends Module implements QkClipTarget {
     this.rope = new Rope(d, config.rope_theta ?? 10000, config.rope_scaling ?? null);
   }
 
+  /** RoPE tables and the causal mask for a batch of `length` tokens starting at `offset`. */
   context(batch: number, length: number, offset = 0): AttentionContext {
     return attentionContext(this.rope, { batch, length, offset });
   }
@@ -70,13 +73,16 @@ export class MHA extends Module implements QkClipTarget {
   lastMaxLogits(): Float32Array | undefined {
     return this.maxLogits.read();
   }
+  /** The recorded per-head max logits as a [heads] tensor (read it with await .data() on asynchronous backends). */
   lastMaxLogitsTensor(): Tensor | undefined {
     return this.maxLogits.current;
   }
+  /** Forgets the recorded max logits. */
   resetMaxLogits(): void {
     this.maxLogits.reset();
   }
 
+  /** The W_q and W_k rows of head `h` that QK-Clip scales. */
   headRows(h: number): HeadClipRows {
     if (!Number.isInteger(h) || h < 0 || h >= this.numHeads) throw new KarakoramError('args', `head ${h} is out of range [0, ${this.numHeads})`, 'MHA.headRows');
     const d = this.headDim;

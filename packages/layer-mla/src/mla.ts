@@ -35,6 +35,7 @@ export interface MlaConfig {
   attention_bias?: boolean;
 }
 
+/** Options of an attention forward pass. */
 export interface AttentionForwardOptions {
   /** Position of the first column (default 0); ignored when `context` is given. */
   positionOffset?: number;
@@ -44,6 +45,7 @@ export interface AttentionForwardOptions {
   context?: AttentionContext;
 }
 
+/** Multi-head Latent Attention with HF (DeepseekV3Attention) parameter names: `forward()` for training, `forwardAbsorbed()` over a latent KV cache; a QK-Clip target. */
 export class MLA extends Module implements QkClipTarget {
   readonly qkClip = true as const;
   readonly numHeads: number;
@@ -188,10 +190,12 @@ export class MLA extends Module implements QkClipTarget {
   lastMaxLogitsTensor(): Tensor | undefined {
     return this.maxLogits.current;
   }
+  /** Forgets the recorded max logits. */
   resetMaxLogits(): void {
     this.maxLogits.reset();
   }
 
+  /** The weight rows of head `h` that QK-Clip scales (q_nope, q_rope and k_nope rows). */
   headRows(h: number): HeadClipRows {
     if (!Number.isInteger(h) || h < 0 || h >= this.numHeads) throw new KarakoramError('args', `head ${h} is out of range [0, ${this.numHeads})`, 'MLA.headRows');
     const q = this.queryWeight;

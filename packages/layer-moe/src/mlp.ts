@@ -12,6 +12,7 @@ export class Mlp extends Module {
     this.up_proj = this.child('up_proj', new Linear(hidden, intermediate, i('up_proj')));
     this.down_proj = this.child('down_proj', new Linear(intermediate, hidden, i('down_proj')));
   }
+  /** SwiGLU: down_proj(silu(gate_proj(x)) * up_proj(x)). */
   forward(x: Tensor): Tensor {
     return this.down_proj.forward(ops.swiglu(this.gate_proj.forward(x), this.up_proj.forward(x)));
   }

@@ -50,6 +50,7 @@ export interface Routing {
   weights: Tensor;
 }
 
+/** What MoE.forward returns: the mixed expert output and, when asked for, the balance loss. */
 export interface MoeOutput {
   output: Tensor;
   /** The sequence-wise balance loss (alpha included) when requested. */
@@ -110,6 +111,7 @@ class ExpertList extends Module {
   }
 }
 
+/** A DeepSeek-V3 / K2 MoE block: the router (`gate`), routed SwiGLU experts and shared experts, with the aux-loss-free balance bias. */
 export class MoE extends Module {
   readonly numExperts: number;
   readonly topK: number;
@@ -250,6 +252,7 @@ export class MoE extends Module {
   accumulatedLoad(): Float64Array {
     return this.accumulated.slice();
   }
+  /** Zeroes the per-expert token counts. */
   resetLoad(): void {
     this.accumulated.fill(0);
     this.deviceLoad?.dispose();

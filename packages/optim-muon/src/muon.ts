@@ -25,6 +25,7 @@ export interface ParamGroupRule {
   weightDecay?: number;
 }
 
+/** Muon options: the Muon part (momentum, Newton-Schulz, update scale), the AdamW part, and which parameters go where. */
 export interface MuonOptions {
   /** Learning rate, shared by the Muon and AdamW parameters (Moonlight form). Required. */
   lr: number;

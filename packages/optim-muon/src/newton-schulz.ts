@@ -6,6 +6,7 @@ const { add, div, matmul, mul, sqrt, square, sum, transpose } = ops;
 /** The quintic coefficients (a, b, c) of Muon's Newton-Schulz iteration (Keller Jordan; Moonlight). */
 export const NS5_COEFFICIENTS = [3.4445, -4.775, 2.0315] as const;
 
+/** Options of the Newton-Schulz orthogonalization (iteration count and precision). */
 export interface NewtonSchulzOptions {
   /** Iterations (5). */
   steps?: number;

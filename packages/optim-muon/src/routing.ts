@@ -10,6 +10,7 @@ export type Route = 'muon' | 'adamw' | 'none';
  */
 export type NamePattern = string;
 
+/** A NamePattern as a RegExp: `/re/flags` as written, anything else as an anchored glob (`*`, `?`). */
 export function compilePattern(p: NamePattern): RegExp {
   const m = /^\/(.*)\/([a-z]*)$/s.exec(p);
   if (m) {
@@ -54,6 +55,7 @@ export function routeParameter(p: Pick<NamedParameter, 'name' | 'role' | 'tensor
   return defaultRoute(p.role, p.tensor.rank);
 }
 
+/** The route by role: 'matrix' parameters of rank >= 2 to Muon, buffers to none, everything else to AdamW. */
 export function defaultRoute(role: ParamRole, rank: number): Route {
   if (role === 'buffer') return 'none';
   if (role === 'matrix' && rank >= 2) return 'muon';

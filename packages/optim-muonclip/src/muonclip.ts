@@ -9,6 +9,7 @@ import {
   type QkClipLayerLog,
 } from './qk-clip.js';
 
+/** MuonClip's options: Muon's, plus the QK-Clip threshold and targets. */
 export interface MuonClipOptions extends MuonOptions {
   /** The max-logit cap tau (100, as in K2). */
   tau?: number;

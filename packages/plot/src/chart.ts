@@ -6,6 +6,7 @@ export interface Series {
   dashed?: boolean;
 }
 
+/** One chart: a title, axis labels, line series, optional horizontal reference lines and log scale. */
 export interface ChartSpec {
   title: string;
   xLabel?: string;

@@ -11,6 +11,7 @@ import type { Tensor } from '../tensor.js';
  */
 export type ParamRole = 'matrix' | 'embedding' | 'head' | 'norm' | 'bias' | 'buffer';
 
+/** A parameter with its full dotted name, its role and whether gradients train it (buffers do not). */
 export interface NamedParameter {
   name: string;
   tensor: Tensor;
@@ -26,6 +27,7 @@ export class Module {
   private readonly params = new Map<string, { tensor: Tensor; role: ParamRole }>();
   private readonly children = new Map<string, Module>();
 
+  /** Registers a parameter under `name` (unique among params and children) and returns it. */
   protected param(name: string, tensor: Tensor, role: ParamRole): Tensor {
     if (this.params.has(name) || this.children.has(name)) throw new KarakoramError('module', `duplicate name "${name}"`);
     keep(tensor);
@@ -33,12 +35,14 @@ export class Module {
     return tensor;
   }
 
+  /** Registers a submodule under `name`; its parameter names get the `name.` prefix. */
   protected child<M extends Module>(name: string, m: M): M {
     if (this.params.has(name) || this.children.has(name)) throw new KarakoramError('module', `duplicate name "${name}"`);
     this.children.set(name, m);
     return m;
   }
 
+  /** Every parameter of this module and its children, depth first, with dotted names. */
   namedParameters(prefix = ''): NamedParameter[] {
     const out: NamedParameter[] = [];
     for (const [n, p] of this.params) out.push({ name: prefix + n, tensor: p.tensor, role: p.role, trainable: p.role !== 'buffer' });
@@ -52,10 +56,12 @@ export class Module {
     for (const [n, c] of this.children) yield* c.modules(`${prefix}${n}.`);
   }
 
+  /** The parameter tensors, in namedParameters() order. */
   parameters(): Tensor[] {
     return this.namedParameters().filter((p) => p.trainable).map((p) => p.tensor);
   }
 
+  /** Name to tensor, the names as in an HF checkpoint. */
   stateDict(): Map<string, Tensor> {
     return new Map(this.namedParameters().map((p) => [p.name, p.tensor]));
   }
@@ -80,6 +86,7 @@ export class Module {
     for (const [name, t] of own) t.assign(state.get(name)!);
   }
 
+  /** Frees every parameter tensor. */
   dispose(): void {
     for (const p of this.namedParameters()) p.tensor.dispose();
   }
