@@ -91,11 +91,19 @@ export class Func {
   br(depth: number): this { this.code.push(0x0c); uleb(depth, this.code); return this; }
   brIf(depth: number): this { this.code.push(0x0d); uleb(depth, this.code); return this; }
 
+  return_(): this { this.code.push(0x0f); return this; }
+
   simd(op: number): this { this.code.push(0xfd); uleb(op, this.code); return this; }
   private memarg(align: number, offset: number): this { uleb(align, this.code); uleb(offset, this.code); return this; }
   v128Load(offset: number): this { return this.simd(Simd.v128_load).memarg(4, offset); }
   v128Store(offset: number): this { return this.simd(Simd.v128_store).memarg(4, offset); }
   load32Splat(offset: number): this { return this.simd(Simd.v128_load32_splat).memarg(2, offset); }
+  /** i8x16.shuffle of the two v128s on the stack, lanes given as 32-bit lane indices (0-7). */
+  shuffle32(lanes: readonly number[]): this {
+    this.simd(0x0d);
+    for (const l of lanes) for (let b = 0; b < 4; b++) this.code.push(l * 4 + b);
+    return this;
+  }
   v128Zero(): this { this.simd(Simd.v128_const); for (let i = 0; i < 16; i++) this.code.push(0); return this; }
 
   /** Locals declaration + code + end, as the code section wants it (without the size prefix). */

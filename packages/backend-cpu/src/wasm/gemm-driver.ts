@@ -7,9 +7,12 @@
  *
  * Work is shared dynamically through counters in the control block, so a worker that wakes late
  * (the two cores here are shared with other processes) just takes fewer chunks:
- *   phase 1: pack all of B into panels, tasks taken from PACK_NEXT, then a barrier on PACK_DONE;
+ *   phase 1: pack all of B into panels, tasks taken from PACK_NEXT, then a barrier on PACK_DONE
+ *            (the main thread starts PACK_DONE at -1 when it still copies A in after the wake-up,
+ *            and adds 1 once A is in place);
  *   phase 2: chunks of C (row block x column block) taken from WORK_NEXT; each packs its A block
- *            for every K block and runs the macro-kernel.
+ *            for every K block and runs the macro-kernel, then sets the chunk's flag at DONE so
+ *            the main thread can copy that block of C out before the others finish.
  */
 
 /** Int32 slots of the control block at byte 0 of the shared memory. */
@@ -17,7 +20,7 @@ export const Ctl = {
   GEN: 0, FINISHED: 1, ERROR: 2, PACK_NEXT: 3, PACK_DONE: 4, WORK_NEXT: 5, JOIN: 6,
   A: 8, B: 9, C: 10, BT: 11, AT: 12, AT_STRIDE: 13, M: 14, N: 15, K: 16, TRANS_A: 17, TRANS_B: 18,
   LDC: 19, MR: 20, NR: 21, UNROLL: 22, KC: 23, MC: 24, NCH_PANELS: 25, PACK_TASKS: 26, CHUNKS: 27,
-  M_BLOCKS: 28, PANELS_PER_TASK: 29,
+  M_BLOCKS: 28, PANELS_PER_TASK: 29, DONE: 30,
   /** Int32 slots used; the block is padded to CONTROL_BYTES. */
   SIZE: 32,
 } as const;
@@ -27,7 +30,15 @@ export const JOIN_CLOSED = 0x40000000;
 
 export type MacroFn = (a: number, b: number, c: number, mTiles: number, nTiles: number, kPad: number, ldcBytes: number, acc: number) => void;
 
-export function runGemmPart(macro: MacroFn, f32: Float32Array, ctrl: Int32Array, tid: number): void {
+/** packB(src, dst, kb, srcStrideBytes, panels, dstPanelStrideBytes); packA(src, dst, kb4, srcStrideBytes, tiles, dstTileStrideBytes), only for MR 2 and 4. */
+export type PackFn = (src: number, dst: number, kb: number, srcStride: number, count: number, dstStride: number) => void;
+/** The wasm module's exports the driver uses. */
+export interface GemmExports { macro: MacroFn; packB: PackFn; packA?: PackFn }
+
+export function runGemmPart(ex: GemmExports, f32: Float32Array, ctrl: Int32Array, tid: number): void {
+  const macro = ex.macro, packB = ex.packB, packA = ex.packA;
+  const i32 = new Int32Array(f32.buffer, 0, f32.length);
+  const doneOff = ctrl[30]!;
   const aOff = ctrl[8]!, bOff = ctrl[9]!, cOff = ctrl[10]!, btOff = ctrl[11]!;
   const atOff = ctrl[12]! + tid * ctrl[13]!;
   const m = ctrl[14]!, n = ctrl[15]!, k = ctrl[16]!, transA = ctrl[17]!, transB = ctrl[18]!;
@@ -47,7 +58,20 @@ export function runGemmPart(macro: MacroFn, f32: Float32Array, ctrl: Int32Array,
     const kb = Math.min(KC, k - pc);
     const kbPad = Math.ceil(kb / U) * U;
     const qEnd = Math.min(nPanels, (g + 1) * ppt);
-    for (let q = g * ppt; q < qEnd; q++) {
+    let q0 = g * ppt;
+    if (transB === 0) {
+      // Full panels in wasm (SIMD row copies); a partial last panel below.
+      const full = Math.min(qEnd, Math.floor(n / NR)) - q0;
+      if (full > 0) {
+        packB((bOff + pc * n + q0 * NR) * 4, (btOff + pc * ldc + q0 * kbPad * NR) * 4, kb, n * 4, full, kbPad * NR * 4);
+        if (kbPad > kb) for (let q = q0; q < q0 + full; q++) {
+          const d = btOff + pc * ldc + q * kbPad * NR + kb * NR;
+          f32.fill(0, d, d + (kbPad - kb) * NR);
+        }
+        q0 += full;
+      }
+    }
+    for (let q = q0; q < qEnd; q++) {
       let d = btOff + pc * ldc + q * kbPad * NR;
       const j0 = q * NR;
       const jn = Math.min(NR, n - j0);
@@ -88,11 +112,30 @@ export function runGemmPart(macro: MacroFn, f32: Float32Array, ctrl: Int32Array,
     const mTiles = Math.ceil(mb / MR);
     const q0 = bj * nchPanels;
     const nT = Math.min(nchPanels, nPanels - q0);
+    if (nT <= 0 || mb <= 0) { Atomics.store(i32, doneOff + c, 1); continue; }
     for (let p = 0; p < kBlocks; p++) {
       const pc = p * KC;
       const kb = Math.min(KC, k - pc);
       const kbPad = Math.ceil(kb / U) * U;
-      for (let sIdx = 0; sIdx < mTiles; sIdx++) {
+      let s0 = 0;
+      const kb4 = kb & ~3;
+      if (transA === 0 && packA !== undefined && kb4 > 0) {
+        // Full tiles, k steps in multiples of 4, in wasm (SIMD transposes).
+        const full = Math.min(mTiles, Math.floor((m - i0) / MR));
+        if (full > 0) {
+          packA((aOff + i0 * k + pc) * 4, atOff * 4, kb4, k * 4, full, kbPad * MR * 4);
+          for (let sIdx = 0; sIdx < full; sIdx++) {
+            const d0 = atOff + sIdx * kbPad * MR;
+            if (kb4 < kb) for (let r = 0; r < MR; r++) {
+              const s = aOff + (i0 + sIdx * MR + r) * k + pc;
+              for (let kk = kb4, d = d0 + kb4 * MR + r; kk < kb; kk++, d += MR) f32[d] = f32[s + kk]!;
+            }
+            f32.fill(0, d0 + kb * MR, d0 + kbPad * MR);
+          }
+          s0 = full;
+        }
+      }
+      for (let sIdx = s0; sIdx < mTiles; sIdx++) {
         const d0 = atOff + sIdx * kbPad * MR;
         const r0 = i0 + sIdx * MR;
         const rn = Math.min(MR, m - r0);
@@ -115,5 +158,7 @@ export function runGemmPart(macro: MacroFn, f32: Float32Array, ctrl: Int32Array,
       }
       macro(atOff * 4, (btOff + pc * ldc + q0 * kbPad * NR) * 4, (cOff + i0 * ldc + q0 * NR) * 4, mTiles, nT, kbPad, ldc * 4, p > 0 ? 1 : 0);
     }
+    // The chunk's C block is final: the main thread may copy it out while others still work.
+    Atomics.store(i32, doneOff + c, 1);
   }
 }

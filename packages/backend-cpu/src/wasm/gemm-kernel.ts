@@ -98,11 +98,95 @@ export function emitMacroKernel(s: KernelShape): Func {
   return f;
 }
 
+/**
+ * Packs full B panels from a row-major (not transposed) B: for each of `panels` panels,
+ * kb rows of nr floats, read with row stride `srcStride` bytes, written contiguously.
+ *
+ * export packB(src, dst, kb, srcStride, panels, dstPanelStride)
+ */
+export function emitPackB(nr: number): Func {
+  const nv = nr / 4;
+  const f = new Func([I32, I32, I32, I32, I32, I32], []);
+  const [SRC, DST, KB, SS, NP, DPS] = [0, 1, 2, 3, 4, 5];
+  const q = f.local(I32), s = f.local(I32), d = f.local(I32), kk = f.local(I32);
+  f.get(NP).eqz().if_().return_().end();
+  f.get(KB).eqz().if_().return_().end();
+  f.i32(0).set(q);
+  f.loop();
+  {
+    f.get(SRC).get(q).i32(nr * 4).mul().add().set(s);
+    f.get(DST).get(q).get(DPS).mul().add().set(d);
+    f.i32(0).set(kk);
+    f.loop();
+    for (let v = 0; v < nv; v++) f.get(d).get(s).v128Load(v * 16).v128Store(v * 16);
+    f.addLocal(s, SS).addTo(d, nr * 4);
+    f.get(kk).i32(1).add().tee(kk).get(KB).ltU().brIf(0);
+    f.end();
+    f.get(q).i32(1).add().tee(q).get(NP).ltU().brIf(0);
+  }
+  f.end();
+  return f;
+}
+
+/**
+ * Packs full mr-row A tiles (mr = 2 or 4) from a row-major (not transposed) A with SIMD
+ * transposes: for each of `tiles` tiles, rows at stride `srcStride` bytes, kb4 (a multiple of 4)
+ * k steps written as kb4 groups of mr floats; tiles are dstTileStride bytes apart.
+ *
+ * export packA(src, dst, kb4, srcStride, tiles, dstTileStride)
+ */
+export function emitPackA(mr: number): Func {
+  if (mr !== 2 && mr !== 4) throw new Error('packA: mr must be 2 or 4');
+  const f = new Func([I32, I32, I32, I32, I32, I32], []);
+  const [SRC, DST, KB, SS, NT, DTS] = [0, 1, 2, 3, 4, 5];
+  const t = f.local(I32), s = f.local(I32), d = f.local(I32), kk = f.local(I32);
+  const r = Array.from({ length: mr }, () => f.local(V128));
+  const u = Array.from({ length: mr }, () => f.local(V128));
+  f.get(NT).eqz().if_().return_().end();
+  f.get(KB).eqz().if_().return_().end();
+  f.i32(0).set(t);
+  f.loop();
+  {
+    f.get(SRC).get(t).get(SS).i32(mr).mul().mul().add().set(s);
+    f.get(DST).get(t).get(DTS).mul().add().set(d);
+    f.i32(0).set(kk);
+    f.loop();
+    {
+      for (let i = 0; i < mr; i++) {
+        f.get(s);
+        if (i > 0) f.get(SS).i32(i).mul().add();
+        f.v128Load(0).set(r[i]!);
+      }
+      if (mr === 2) {
+        f.get(d).get(r[0]!).get(r[1]!).shuffle32([0, 4, 1, 5]).v128Store(0);
+        f.get(d).get(r[0]!).get(r[1]!).shuffle32([2, 6, 3, 7]).v128Store(16);
+      } else {
+        f.get(r[0]!).get(r[1]!).shuffle32([0, 4, 1, 5]).set(u[0]!);
+        f.get(r[0]!).get(r[1]!).shuffle32([2, 6, 3, 7]).set(u[1]!);
+        f.get(r[2]!).get(r[3]!).shuffle32([0, 4, 1, 5]).set(u[2]!);
+        f.get(r[2]!).get(r[3]!).shuffle32([2, 6, 3, 7]).set(u[3]!);
+        f.get(d).get(u[0]!).get(u[2]!).shuffle32([0, 1, 4, 5]).v128Store(0);
+        f.get(d).get(u[0]!).get(u[2]!).shuffle32([2, 3, 6, 7]).v128Store(16);
+        f.get(d).get(u[1]!).get(u[3]!).shuffle32([0, 1, 4, 5]).v128Store(32);
+        f.get(d).get(u[1]!).get(u[3]!).shuffle32([2, 3, 6, 7]).v128Store(48);
+      }
+      f.addTo(s, 16).addTo(d, 16 * mr);
+      f.get(kk).i32(4).add().tee(kk).get(KB).ltU().brIf(0);
+    }
+    f.end();
+    f.get(t).i32(1).add().tee(t).get(NT).ltU().brIf(0);
+  }
+  f.end();
+  return f;
+}
+
 /** Module importing env.memory (shared when `shared`), exporting `macro`. */
 export function buildGemmModule(s: KernelShape, shared: boolean, maxPages: number): Uint8Array<ArrayBuffer> {
   const m = new ModuleBuilder();
   m.memory = { module: 'env', name: 'memory', min: 1, max: maxPages, shared };
   m.func(emitMacroKernel(s), 'macro');
+  m.func(emitPackB(s.nr), 'packB');
+  if (s.mr === 2 || s.mr === 4) m.func(emitPackA(s.mr), 'packA');
   return m.build();
 }
 

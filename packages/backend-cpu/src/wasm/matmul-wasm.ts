@@ -1,6 +1,6 @@
 import type { MatmulKernel } from '../backend.js';
 import { matmulJs } from '../kernels/matmul-js.js';
-import { CONTROL_BYTES, Ctl, runGemmPart, type MacroFn } from './gemm-driver.js';
+import { CONTROL_BYTES, Ctl, runGemmPart, type GemmExports } from './gemm-driver.js';
 import { DEFAULT_SHAPE, buildGemmModule, detectFeatures, type KernelShape, type WasmFeatures } from './gemm-kernel.js';
 import { defaultThreadCount, startPool, type ThreadPool } from './threads.js';
 
@@ -59,7 +59,7 @@ export async function createWasmMatmul(opts: WasmMatmulOptions = {}): Promise<Wa
   const memory = mem;
   const module = await WebAssembly.compile(buildGemmModule(shape, shared, maxPages));
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
-  const macro = instance.exports['macro'] as MacroFn;
+  const ex = instance.exports as unknown as GemmExports;
 
   let pool: ThreadPool | undefined;
   if (shared) {
@@ -99,7 +99,8 @@ export async function createWasmMatmul(opts: WasmMatmulOptions = {}): Promise<Wa
     // Enough row blocks for every thread to take several, so a thread that loses its core for a
     // while (the cores here are shared) leaves little tail for the others to wait on.
     // At least MC_MIN rows, so each packed B panel is reused from L1 enough times.
-    const mc = Math.min(MC_MAX, Math.max(MC_MIN, align(Math.ceil(m / (8 * useThreads)), MR)));
+    // A multiple of MR, so no micro-tile straddles two row blocks (two threads would write its rows).
+    const mc = align(Math.min(MC_MAX, Math.max(MC_MIN, Math.ceil(m / (8 * useThreads)))), MR);
     const mBlocks = Math.ceil(m / mc);
     const nBlocks = mBlocks >= 2 * useThreads ? 1 : Math.min(nPanels, Math.ceil((2 * useThreads) / mBlocks));
     const nchPanels = Math.ceil(nPanels / nBlocks);
@@ -113,9 +114,11 @@ export async function createWasmMatmul(opts: WasmMatmulOptions = {}): Promise<Wa
     const btOff = cOff + align(align(m, MR) * ldc, 16);
     const atOff = btOff + align((k + U) * ldc, 16);
     const atStride = align(mc * (KC + U), 16);
-    ensure((atOff + atStride * useThreads) * 4);
+    const chunks = mBlocks * nBlocks;
+    const doneOff = atOff + atStride * useThreads;
+    ensure((doneOff + align(chunks, 16)) * 4);
+    f32.fill(0, doneOff, doneOff + chunks);
 
-    f32.set(a.length === m * k ? a : a.subarray(0, m * k), aOff);
     f32.set(b.length === k * n ? b : b.subarray(0, k * n), bOff);
     ctrl[Ctl.A] = aOff; ctrl[Ctl.B] = bOff; ctrl[Ctl.C] = cOff; ctrl[Ctl.BT] = btOff;
     ctrl[Ctl.AT] = atOff; ctrl[Ctl.AT_STRIDE] = atStride;
@@ -124,22 +127,48 @@ export async function createWasmMatmul(opts: WasmMatmulOptions = {}): Promise<Wa
     ctrl[Ctl.LDC] = ldc; ctrl[Ctl.MR] = MR; ctrl[Ctl.NR] = NR; ctrl[Ctl.UNROLL] = U;
     ctrl[Ctl.KC] = KC; ctrl[Ctl.MC] = mc; ctrl[Ctl.NCH_PANELS] = nchPanels;
     ctrl[Ctl.PACK_TASKS] = kBlocks * Math.ceil(nPanels / ppt); ctrl[Ctl.PANELS_PER_TASK] = ppt;
-    ctrl[Ctl.CHUNKS] = mBlocks * nBlocks; ctrl[Ctl.M_BLOCKS] = mBlocks;
-    ctrl[Ctl.PACK_NEXT] = 0; ctrl[Ctl.PACK_DONE] = 0; ctrl[Ctl.WORK_NEXT] = 0;
+    ctrl[Ctl.CHUNKS] = chunks; ctrl[Ctl.M_BLOCKS] = mBlocks; ctrl[Ctl.DONE] = doneOff;
+    ctrl[Ctl.PACK_NEXT] = 0; ctrl[Ctl.WORK_NEXT] = 0;
+    const aIn = a.length === m * k ? a : a.subarray(0, m * k);
+
+    const copyOut = (ch: number): void => {
+      const bj = Math.floor(ch / mBlocks);
+      const i0 = (ch - bj * mBlocks) * mc;
+      const i1 = Math.min(m, i0 + mc);
+      const j0 = bj * nchPanels * NR;
+      const j1 = Math.min(n, j0 + nchPanels * NR);
+      if (i1 <= i0 || j1 <= j0) return;
+      if (ldc === n && j0 === 0 && j1 === n) c.set(f32.subarray(cOff + i0 * n, cOff + i1 * n), i0 * n);
+      else for (let i = i0; i < i1; i++) c.set(f32.subarray(cOff + i * ldc + j0, cOff + i * ldc + j1), i * n + j0);
+    };
 
     if (useThreads > 1) {
+      // Wake the workers first: they pack B while this thread copies A in (PACK_DONE starts at -1
+      // so nobody passes the packing barrier, and so reads A, before A is in place).
+      ctrl[Ctl.PACK_DONE] = -1;
       pool!.start();
+      let copied: Uint8Array | undefined;
       try {
-        runGemmPart(macro, f32, ctrl, 0);
+        f32.set(aIn, aOff);
+        if (Atomics.add(ctrl, Ctl.PACK_DONE, 1) + 1 === ctrl[Ctl.PACK_TASKS]) Atomics.notify(ctrl, Ctl.PACK_DONE);
+        runGemmPart(ex, f32, ctrl, 0);
+        // Copy out the blocks already finished while the workers finish theirs.
+        copied = new Uint8Array(chunks);
+        const i32 = new Int32Array(memory.buffer, 0, doneOff + chunks);
+        for (let ch = 0; ch < chunks; ch++) {
+          if (Atomics.load(i32, doneOff + ch) === 1) { copyOut(ch); copied[ch] = 1; }
+        }
       } finally {
         pool!.join();
       }
+      for (let ch = 0; ch < chunks; ch++) if (copied[ch] === 0) copyOut(ch);
     } else {
-      runGemmPart(macro, f32, ctrl, 0);
+      ctrl[Ctl.PACK_DONE] = 0;
+      f32.set(aIn, aOff);
+      runGemmPart(ex, f32, ctrl, 0);
+      if (ldc === n) c.set(f32.subarray(cOff, cOff + m * n));
+      else for (let i = 0; i < m; i++) c.set(f32.subarray(cOff + i * ldc, cOff + i * ldc + n), i * n);
     }
-
-    if (ldc === n) c.set(f32.subarray(cOff, cOff + m * n));
-    else for (let i = 0; i < m; i++) c.set(f32.subarray(cOff + i * ldc, cOff + i * ldc + n), i * n);
   };
 
   // V8 first runs wasm in its baseline tier and swaps in optimized code only for later calls;

@@ -13,7 +13,7 @@ const { parentPort, workerData } = require('node:worker_threads');
 const runGemmPart = ${runGemmPart.toString()};
 const { memory, module, tid } = workerData;
 const instance = new WebAssembly.Instance(module, { env: { memory } });
-const macro = instance.exports.macro;
+const ex = instance.exports;
 const ctrl = new Int32Array(memory.buffer, 0, ${Ctl.SIZE});
 let f32 = new Float32Array(memory.buffer);
 let seen = Atomics.load(ctrl, ${Ctl.GEN});
@@ -26,7 +26,7 @@ for (;;) {
   // A worker that wakes after the main thread finished the job on its own stays out of it.
   if ((Atomics.add(ctrl, ${Ctl.JOIN}, 1) & ${JOIN_CLOSED}) !== 0) continue;
   try {
-    runGemmPart(macro, f32, ctrl, tid);
+    runGemmPart(ex, f32, ctrl, tid);
   } catch (e) {
     Atomics.store(ctrl, ${Ctl.ERROR}, 1);
     parentPort.postMessage(String(e && e.stack || e));
