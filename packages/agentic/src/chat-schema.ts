@@ -15,8 +15,10 @@ const jsonObjectString = z.string().refine((s) => {
   }
 }, 'arguments must be a JSON string of an object');
 
+/** Zod schema of one assistant tool call; `arguments` must be a JSON string of an object. */
 export const ToolCallSchema = z.object({ id: z.string().min(1), type: z.literal('function'), function: z.object({ name: z.string().min(1), arguments: jsonObjectString }).strict() }).strict();
 
+/** Zod schema of one OpenAI-format chat message (system, user, assistant with optional tool calls, or tool result). */
 export const ChatMessageSchema = z.discriminatedUnion('role', [
   z.object({ role: z.literal('system'), content: z.string() }).strict(),
   z.object({ role: z.literal('user'), content: z.string() }).strict(),
@@ -24,11 +26,13 @@ export const ChatMessageSchema = z.discriminatedUnion('role', [
   z.object({ role: z.literal('tool'), tool_call_id: z.string().min(1), content: z.string() }).strict(),
 ]);
 
+/** Zod schema of an OpenAI function tool definition. */
 export const ToolDefinitionSchema = z.object({
   type: z.literal('function'),
   function: z.object({ name: z.string().min(1), description: z.string().optional(), parameters: z.record(z.unknown()).optional() }).strict(),
 }).strict();
 
+/** Zod schema of a chat example: at least two messages, optional tools; rejects an assistant turn with neither content nor tool calls and a system message that is not first. */
 export const ChatExampleSchema = z
   .object({ messages: z.array(ChatMessageSchema).min(2), tools: z.array(ToolDefinitionSchema).optional() })
   .passthrough()
@@ -45,4 +49,5 @@ export const ChatExampleSchema = z
       if (m.role === 'assistant' && ex.tools) for (const c of m.tool_calls ?? []) if (!names.has(c.function.name)) ctx.addIssue({ code: 'custom', path: ['messages', i, 'tool_calls'], message: `calls ${c.function.name}, which is not in tools` });
     });
   });
+/** One validated chat training example: OpenAI-format messages plus optional tool definitions. */
 export type ChatExample = z.output<typeof ChatExampleSchema>;

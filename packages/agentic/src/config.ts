@@ -11,9 +11,12 @@ import { ProviderConfig } from '@karakoram/data-rephrase';
 import { McpServerSpec } from './mcp.js';
 
 const int = () => z.number().int();
+/** The synth pipeline's stages, in the order they run. */
 export const STAGES = ['tools', 'agents', 'tasks', 'trajectories', 'judge', 'export'] as const;
+/** The name of one pipeline stage. */
 export type StageName = (typeof STAGES)[number];
 
+/** Zod schema of the agentic data synthesis config (output, stages, providers, MCP servers, per-stage settings). */
 export const SynthConfig = z
   .object({
     /** Output directory: tools.jsonl, domains.jsonl, agents.jsonl, tasks.jsonl, trajectories.jsonl, judged.jsonl, sft.jsonl, stats.json (+ *.failures.jsonl). */
@@ -90,15 +93,19 @@ export const SynthConfig = z
   })
   .strict();
 
+/** A validated synth config, with defaults filled in. */
 export type SynthConfig = z.output<typeof SynthConfig>;
+/** A synth config as written (before defaults are applied). */
 export type SynthConfigInput = z.input<typeof SynthConfig>;
 
+/** Validates a raw synth config and fills in defaults; throws naming `where` on invalid input. */
 export function parseSynthConfig(raw: unknown, where = 'synth config'): SynthConfig {
   return parseConfig(SynthConfig, raw, where);
 }
 
 const abs = (base: string, p: string): string => (isAbsolute(p) ? p : resolve(base, p));
 
+/** Makes the config's file paths (output dir, local model checkpoints, stdio MCP server cwd) absolute against `base`. */
 export function resolveSynthPaths(cfg: SynthConfig, base: string): SynthConfig {
   const fix = (p: ProviderConfig | undefined): ProviderConfig | undefined => (p?.kind === 'local' ? { ...p, model: abs(base, p.model) } : p);
   const pr = cfg.providers;
@@ -110,6 +117,7 @@ export function resolveSynthPaths(cfg: SynthConfig, base: string): SynthConfig {
   };
 }
 
+/** Reads and validates a synth config JSON file (parse errors name the file). */
 export async function loadSynthConfig(file: string): Promise<SynthConfig> {
   const text = await readFile(file, 'utf8');
   let raw: unknown;

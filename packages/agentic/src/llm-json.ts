@@ -43,6 +43,7 @@ function balancedEnd(text: string, start: number): number {
   return -1;
 }
 
+/** Options of a JSON-answer call: attempts, token limit and sampling. */
 export interface JsonCallOptions {
   attempts: number;
   maxTokens: number;
@@ -50,6 +51,7 @@ export interface JsonCallOptions {
   seed?: number;
 }
 
+/** The checked value of a JSON-answer call, or the reasons every attempt failed; both carry attempts and tokens used. */
 export type JsonResult<T> =
   | { ok: true; value: T; raw: string; attempts: number; tokens: number }
   | { ok: false; reasons: string[]; attempts: number; tokens: number; notJson: boolean };

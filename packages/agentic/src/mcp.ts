@@ -10,6 +10,7 @@ import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/cl
 import { KarakoramError, z } from '@karakoram/core';
 import { errMessage } from './util.js';
 
+/** Zod schema of an MCP server: a stdio command to spawn, or a streamable HTTP URL. */
 export const McpServerSpec = z.discriminatedUnion('transport', [
   z.object({
     name: z.string().regex(/^[A-Za-z0-9_.-]+$/),
@@ -29,6 +30,7 @@ export const McpServerSpec = z.discriminatedUnion('transport', [
     stateTool: z.string().optional(),
   }).strict(),
 ]);
+/** One MCP server from the config (stdio or HTTP). */
 export type McpServerSpec = z.output<typeof McpServerSpec>;
 
 /** What listTools gives per tool (MCP form). */
@@ -38,6 +40,7 @@ export interface McpToolInfo {
   inputSchema: Record<string, unknown>;
 }
 
+/** The result of one MCP tool call. */
 export interface McpCallResult {
   /** The text of the result's content items (non-text items as JSON). */
   text: string;
@@ -53,12 +56,14 @@ export class McpConnectionError extends KarakoramError {
   }
 }
 
+/** A live MCP client connection to one server; notes why and when it closed. */
 export class McpConnection {
   closed = false;
   closeReason: string | undefined;
   private stderrTail = '';
   private constructor(readonly spec: McpServerSpec, readonly client: Client, readonly transport: StdioClientTransport | StreamableHTTPClientTransport) {}
 
+  /** Connects to the server over its transport (stdio or streamable HTTP), failing after `timeoutMs`. */
   static async open(spec: McpServerSpec, timeoutMs = 20_000): Promise<McpConnection> {
     // The HTTP transport is loaded only when used (it pulls in an SSE parser whose "source"
     // export condition vitest's source-first resolution cannot load).
@@ -94,6 +99,7 @@ export class McpConnection {
     return this.transport instanceof StdioClientTransport ? this.transport.pid : null;
   }
 
+  /** Lists all of the server's tools, following pagination cursors. */
   async listTools(): Promise<McpToolInfo[]> {
     const out: McpToolInfo[] = [];
     let cursor: string | undefined;
@@ -123,6 +129,7 @@ export class McpConnection {
     return { text, isError: Boolean(r.isError), structured: r.structuredContent };
   }
 
+  /** Closes the client (and its transport); the connection is marked closed. */
   async close(): Promise<void> {
     this.closed = true;
     await this.client.close().catch(() => undefined);
@@ -139,6 +146,7 @@ export class McpPool {
     this.specs = new Map(specs.map((s) => [s.name, s]));
   }
 
+  /** The live connection to `server`, opening (or reopening) it when needed. */
   async get(server: string): Promise<McpConnection> {
     const spec = this.specs.get(server);
     if (!spec) throw new McpConnectionError(server, `no such server in the config (have: ${[...this.specs.keys()].join(', ') || 'none'})`);
@@ -161,6 +169,7 @@ export class McpPool {
     return c && !c.closed ? c : undefined;
   }
 
+  /** Closes every open connection. */
   async close(): Promise<void> {
     const all = [...this.conns.values()];
     this.conns.clear();

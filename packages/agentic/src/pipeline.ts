@@ -17,7 +17,9 @@ import { listMcpTools, type ToolSpec } from './stages/tools.js';
 import { evolveDomains, evolveTools, type DomainRecord } from './stages/tools-synth.js';
 import { EpisodeRunner, runTrajectories, type EpisodeHooks, type EpisodeOptions, type Trajectory } from './stages/trajectories.js';
 
+/** Options of {@link runSynth}. */
 export interface SynthRunOptions {
+  /** Where progress lines go (default: stderr). */
   log?: (s: string) => void;
   hooks?: EpisodeHooks;
   progressStream?: NodeJS.WriteStream;
@@ -25,6 +27,7 @@ export interface SynthRunOptions {
   trajectoryStage?: (ctx: SynthContext, tasks: TaskSpec[], agents: Map<string, AgentSpec>, files: StageFiles<Trajectory>) => Promise<void>;
 }
 
+/** What a synth run did: per-stage written/failed/total counts, the final stats and the time taken. */
 export interface SynthSummary {
   out: string;
   stages: Partial<Record<StageName, { written: number; failed: number; total: number }>>;
@@ -40,6 +43,7 @@ export class SynthContext {
     this.pool = new McpPool(cfg.mcp.servers, cfg.mcp.connectTimeoutMs);
   }
 
+  /** The provider for `role` (its own config, else the default), built once per distinct config. */
   async provider(role: 'generator' | 'agent' | 'user' | 'toolSimulator' | 'judge'): Promise<ChatProvider> {
     const pc: ProviderConfig = this.cfg.providers[role] ?? this.cfg.providers.default;
     const key = JSON.stringify(pc);
@@ -48,6 +52,7 @@ export class SynthContext {
     return (await p).provider;
   }
 
+  /** The episode options derived from the config's trajectory, user and tool simulator settings. */
   episodeOptions(): EpisodeOptions {
     const { cfg } = this;
     const t = cfg.trajectories;
@@ -63,10 +68,12 @@ export class SynthContext {
     };
   }
 
+  /** An episode runner with this config's agent, user and tool simulator providers and the MCP pool. */
   async episodeRunner(hooks?: EpisodeHooks): Promise<EpisodeRunner> {
     return new EpisodeRunner(await this.provider('agent'), await this.provider('user'), this.cfg.toolSimulator.useLlm ? await this.provider('toolSimulator') : undefined, this.pool, this.episodeOptions(), hooks);
   }
 
+  /** Closes the MCP pool and every provider built. */
   async close(): Promise<void> {
     await this.pool.close();
     for (const p of this.built.values()) (await p.catch(() => undefined))?.close();
@@ -97,6 +104,7 @@ async function stage<T extends { id: string }, R>(name: StageName, path: string,
   }
 }
 
+/** Runs the configured stages in order (resuming from existing outputs) and returns a summary. */
 export async function runSynth(cfg: SynthConfig, opts: SynthRunOptions = {}): Promise<SynthSummary> {
   const log = opts.log ?? ((s: string) => process.stderr.write(`${s}\n`));
   const t0 = Date.now();

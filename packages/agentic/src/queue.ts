@@ -19,15 +19,19 @@ import type { AgentSpec } from './stages/agents.js';
 import type { TaskSpec } from './stages/tasks.js';
 import { writeOutcome, type EpisodeHooks, type EpisodeOutcome, type Trajectory } from './stages/trajectories.js';
 
+/** The payload of one trajectory job: the task and the agent that runs it. */
 export interface TrajectoryJobData {
   task: TaskSpec;
   agent: AgentSpec;
 }
 
+/** The BullMQ job id of a task's trajectory job. */
 export const trajectoryJobId = (taskId: string): string => safeJobId(taskId);
 
 /** Starts `workers` BullMQ workers running episodes for the config's queue. */
-export async function startSynthWorkers(cfg: SynthConfig, opts: { redis: string; workers: number; log?: (s: string) => void; hooks?: EpisodeHooks }): Promise<{ workers: Worker[]; close(): Promise<void> }> {
+export async function startSynthWorkers(cfg: SynthConfig, opts: { redis: string; workers: number; log?: (s: string) => void; hooks?: EpisodeHooks }): Promise<{ workers: Worker[];
+  /** Closes the workers, then the providers and MCP connections. */
+  close(): Promise<void> }> {
   const { Worker } = await import('bullmq');
   const connection = redisConnection(opts.redis);
   const ctx = new SynthContext(cfg);
@@ -53,6 +57,7 @@ export async function startSynthWorkers(cfg: SynthConfig, opts: { redis: string;
   };
 }
 
+/** Options of a queue (BullMQ) run: the Redis URL and how many local workers. */
 export interface SynthQueueOptions extends SynthRunOptions {
   redis: string;
   /** Workers in this process (default 1; 0: they run elsewhere). */

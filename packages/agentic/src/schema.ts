@@ -6,6 +6,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { rng, sha, stableStringify } from './util.js';
 
+/** A JSON Schema object (as a tool's inputSchema). */
 export type JsonSchema = Record<string, unknown>;
 
 const ajv = new Ajv({ strict: false, allErrors: true, validateSchema: true, validateFormats: false });
@@ -50,6 +51,7 @@ export function validateArgs(schema: JsonSchema, args: unknown): string[] {
   return v(args) ? [] : fmtErrors(v.errors);
 }
 
+/** A short hash of a JSON schema's canonical form (key order ignored). */
 export const schemaHash = (schema: unknown): string => sha(stableStringify(schema));
 
 /**

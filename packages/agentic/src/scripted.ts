@@ -8,12 +8,15 @@ import type { ChatMessage, ChatProvider, ChatRequest, ChatResponse, ChatChunk, T
 import { responseToChunks } from '@karakoram/llm';
 import type { ExpectedCall } from './stages/tasks.js';
 
+/** One scripted assistant reply: text and/or tool calls (arguments as a JSON string or an object). */
 export type ScriptedReply = { content?: string | null; tool_calls?: { name: string; arguments: string | Record<string, unknown> }[] };
 
+/** A ChatProvider whose replies come from a script function (tests and offline runs). */
 export class ScriptedProvider implements ChatProvider {
   calls = 0;
   constructor(private readonly script: (req: ChatRequest, n: number) => ScriptedReply, readonly model = 'scripted') {}
 
+  /** Answers with the script's next reply as a chat completion. */
   async chat(req: ChatRequest): Promise<ChatResponse> {
     const r = this.script(req, this.calls++);
     const message: ChatMessage & { role: 'assistant' } = { role: 'assistant', content: r.content ?? (r.tool_calls?.length ? null : '') };
@@ -23,6 +26,7 @@ export class ScriptedProvider implements ChatProvider {
     return { id: `scripted-${this.calls}`, object: 'chat.completion', created: 0, model: this.model, choices: [{ index: 0, message, finish_reason: message.tool_calls ? 'tool_calls' : 'stop' }], usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } };
   }
 
+  /** Streams the script's next reply. */
   async *chatStream(req: ChatRequest): AsyncGenerator<ChatChunk> {
     yield* responseToChunks(await this.chat(req));
   }

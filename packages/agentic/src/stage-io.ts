@@ -24,6 +24,7 @@ export interface FailureRecord {
   recordId?: string;
 }
 
+/** The failures file next to a stage output (X.jsonl → X.failures.jsonl). */
 export const failuresPath = (output: string): string => output.replace(/(\.jsonl)?$/, '.failures.jsonl');
 
 /** A stage's output and failures files, opened for resuming. */
@@ -44,6 +45,7 @@ export class StageFiles<T extends { id: string }> {
     for (const f of failures.existing) if (f.final && !retryFailed) this.done.add(f.id);
   }
 
+  /** Locks `output` and opens it and its failures file, loading what is already done. */
   static open<T extends { id: string }>(stage: string, output: string, opts: { retryFailed?: boolean } = {}): StageFiles<T> {
     const lock = OutputLock.acquire(output);
     try {
@@ -59,6 +61,7 @@ export class StageFiles<T extends { id: string }> {
     return this.all;
   }
 
+  /** Whether this id is done: written, or failed for good (unless failures are retried). */
   isDone(id: string): boolean {
     return this.done.has(id);
   }
@@ -84,6 +87,7 @@ export class StageFiles<T extends { id: string }> {
     this.failures.append(rec);
   }
 
+  /** Closes both files and releases the output lock. */
   close(): void {
     this.out.close();
     this.failures.close();

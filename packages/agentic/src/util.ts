@@ -41,11 +41,14 @@ export function stableStringify(v: unknown): string {
   return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${stableStringify(o[k])}`).join(',')}}`;
 }
 
+/** The first `n` hex digits of the SHA-256 of `s`. */
 export const sha = (s: string, n = 16): string => createHash('sha256').update(s).digest('hex').slice(0, n);
 
 /** "Get Weather!" → "get_weather". */
 export const normalizeName = (s: string): string => s.trim().toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
 
+/** `s` cut to `n` characters (with an ellipsis when cut). */
 export const snippet = (s: string, n = 200): string => (s.length > n ? `${s.slice(0, n)}…` : s);
 
+/** The message of an Error, or the value as a string. */
 export const errMessage = (e: unknown): string => (e instanceof Error ? e.message : String(e));

@@ -10,14 +10,17 @@ import * as I from './kernels/indexing.js';
 import { matmulJs } from './kernels/matmul-js.js';
 import * as F from './kernels/fused.js';
 
+/** Storage on the cpu backend: a host typed array, flagged once disposed. */
 export class CpuStorage implements Storage {
   readonly backend = 'cpu';
   disposed = false;
   constructor(public data: DataArray) {}
 }
 
+/** One row-major matmul into `c` [m, n] from op(a) [m, k] and op(b) [k, n], op = optional transpose. */
 export type MatmulKernel = (a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number, transA: boolean, transB: boolean) => void;
 
+/** Settings of a CpuBackend: the matmul kernel and the describe() text. */
 export interface CpuBackendOptions {
   /** Replaces the matmul kernel (the fast WebAssembly one is installed by createCpuBackend). */
   matmul?: MatmulKernel;

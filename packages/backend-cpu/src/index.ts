@@ -8,6 +8,7 @@ export { matmulJs } from './kernels/matmul-js.js';
 export { createWasmMatmul, type WasmMatmul, type WasmMatmulOptions } from './wasm/matmul-wasm.js';
 export { detectFeatures, type WasmFeatures } from './wasm/gemm-kernel.js';
 
+/** Options of createCpuBackend: backend settings plus those of the WebAssembly matmul kernel. */
 export interface CreateCpuBackendOptions extends CpuBackendOptions, WasmMatmulOptions {
   /** false: keep the JavaScript matmul (no WebAssembly, no workers). */
   wasm?: boolean;

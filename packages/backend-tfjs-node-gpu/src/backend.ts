@@ -45,6 +45,7 @@ function checkIndices(op: string, idx: ArrayLike<number>, n: number): void {
 const prod = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
 const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
 
+/** What a TfjsBackend is constructed with, once createTfjsBackend has started a tfjs backend. */
 export interface TfjsBackendInit {
   /** The tfjs backend every op runs on (already initialised with tf.setBackend). */
   tfjsBackend: TfjsBackendName;

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { KarakoramError } from '@karakoram/core';
 import { TfjsBackend, type TfjsBackendName } from './backend.js';
 
+/** Options of createTfjsBackend: which tfjs backend to run on, and where the wasm files are. */
 export interface TfjsBackendOptions {
   /**
    * The tfjs backend to run on. Unset: the first that works of tfjs-node-gpu ('tensorflow-gpu'),
@@ -15,6 +16,7 @@ export interface TfjsBackendOptions {
   wasmPaths?: string;
 }
 
+/** The order createTfjsBackend tries tfjs backends in when none is chosen: GPU first, pure-JS cpu last. */
 export const TFJS_BACKEND_ORDER: readonly TfjsBackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 
 /** What a user installs to get CUDA through tfjs-node-gpu (checked against the tfjs-node 4.x README). */

@@ -8,6 +8,7 @@
 import { adapterName, isSoftwareAdapter } from './device.js';
 import { aligned, type MatmulShape, type MatmulVariant } from './kernels/matmul.js';
 
+/** How the backend picks its matmul kernel: timed at creation, by rule of thumb, or fixed. */
 export interface TuneOptions {
   /** Time the matmul variants at creation (default true). false: a rule of thumb per adapter. */
   autotune?: boolean;
@@ -15,9 +16,11 @@ export interface TuneOptions {
   matmulVariant?: MatmulVariant;
 }
 
+/** The matmul shape classes a variant is chosen for: aligned (M, N, K multiples of 4) or not, times small or large. */
 export type ShapeClass = 'aligned-small' | 'aligned-large' | 'unaligned-small' | 'unaligned-large';
 export const SHAPE_CLASSES: readonly ShapeClass[] = ['aligned-small', 'aligned-large', 'unaligned-small', 'unaligned-large'];
 
+/** The class of a matmul shape: large from 128³ multiply-adds (batch included). */
 export function shapeClass(s: MatmulShape): ShapeClass {
   const big = s.m * s.n * s.k * s.batch >= 128 ** 3;
   return `${aligned(s) ? 'aligned' : 'unaligned'}-${big ? 'large' : 'small'}`;
@@ -45,6 +48,7 @@ interface Host {
   sync(): Promise<void>;
 }
 
+/** Chooses the matmul variant per shape class for one backend, from timings (cached per adapter) or a rule of thumb. */
 export class MatmulTuner {
   private choice = new Map<ShapeClass, MatmulVariant>();
   private timings: Record<string, number> = {};
@@ -61,12 +65,14 @@ export class MatmulTuner {
     return 'tiled';
   }
 
+  /** The variant to run `s` with (a fixed 'rb4' falls back to 'rb' on unaligned shapes). */
   choose(s: MatmulShape): MatmulVariant {
     const v = this.opts.matmulVariant;
     if (v) return v === 'rb4' && !aligned(s) ? 'rb' : v;
     return this.choice.get(shapeClass(s))!;
   }
 
+  /** One line for logs: how the choice was made and the variant per shape class. */
   summary(): string {
     const parts = SHAPE_CLASSES.map((c) => `${c}: ${this.choose(PROBE_SHAPE(c))}`);
     return `${this.source === 'tuned' ? 'autotuned' : this.source === 'fixed' ? 'fixed' : 'rule of thumb'} (${parts.join(', ')})`;
@@ -77,6 +83,7 @@ export class MatmulTuner {
     return { ...this.timings };
   }
 
+  /** Times each candidate per shape class on this adapter (once per process) unless autotune is off or a variant is fixed. */
   async tune(): Promise<void> {
     if (this.opts.matmulVariant || this.opts.autotune === false) return;
     const key = adapterName(this.host.adapter);

@@ -30,6 +30,7 @@ export class WebGpuStorage implements Storage {
   ) {}
 }
 
+/** memory() on webgpu: live storage plus buffer-pool and pipeline-cache statistics. */
 export interface WebGpuMemoryInfo extends MemoryInfo {
   /** Everything the pool holds: live tensors plus free buffers kept for reuse (and uniform/staging buffers). */
   pool: PoolStats;
@@ -37,6 +38,7 @@ export interface WebGpuMemoryInfo extends MemoryInfo {
   pipelines: number;
 }
 
+/** Settings of a WebGpuBackend: matmul tuning and command batching. */
 export interface WebGpuBackendOptions extends TuneOptions {
   /** Dispatches recorded before the command encoder is submitted (default 64). */
   batchDispatches?: number;
@@ -364,6 +366,7 @@ export class WebGpuBackend implements Backend {
   scratch(bytes: number): GPUBuffer {
     return this.pool.acquire(bytes, STORAGE_USAGE);
   }
+  /** Returns a buffer from scratch() to the pool. */
   releaseScratch(b: GPUBuffer): void {
     this.pool.release(b);
   }

@@ -4,8 +4,10 @@
  */
 import { KarakoramError } from '@karakoram/core';
 
+/** Debian chromium's SwiftShader Vulkan ICD; in Node, VK_ICD_FILENAMES is pointed at it when it exists and nothing else is set. */
 export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
+/** How to find a WebGPU adapter: one you already have, a power preference, or Dawn flags in Node. */
 export interface AcquireOptions {
   /** An adapter you already have (skips discovery). */
   adapter?: GPUAdapter;

@@ -20,6 +20,7 @@ export { MatmulTuner, shapeClass, type ShapeClass, type TuneOptions } from './au
 export type { MatmulShape, MatmulVariant } from './kernels/matmul.js';
 export type { PoolStats } from './pool.js';
 
+/** Options of createWebGpuBackend: adapter/device acquisition plus backend and tuning settings. */
 export interface CreateWebGpuBackendOptions extends AcquireOptions, WebGpuBackendOptions {}
 
 /**

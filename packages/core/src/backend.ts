@@ -21,19 +21,25 @@ export interface TensorRef {
   readonly dtype: DType;
 }
 
+/** The elementwise one-input ops every backend implements. */
 export type UnaryOp =
   | 'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'reciprocal' | 'sin' | 'cos' | 'tanh'
   | 'sigmoid' | 'abs' | 'sign' | 'floor' | 'square';
+/** The broadcasting two-input ops every backend implements; comparisons give 1/0. */
 export type BinaryOp =
   | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'max' | 'min'
   | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
+/** The reductions every backend implements. */
 export type ReduceOp = 'sum' | 'max' | 'min';
 
+/** Every UnaryOp, for iterating over them (as the backend conformance suite does). */
 export const UNARY_OPS: readonly UnaryOp[] = [
   'neg', 'exp', 'log', 'sqrt', 'rsqrt', 'reciprocal', 'sin', 'cos', 'tanh', 'sigmoid', 'abs', 'sign', 'floor', 'square',
 ];
+/** Every BinaryOp, for iterating over them (as the backend conformance suite does). */
 export const BINARY_OPS: readonly BinaryOp[] = ['add', 'sub', 'mul', 'div', 'pow', 'max', 'min', 'eq', 'ne', 'lt', 'le', 'gt', 'ge'];
 
+/** A backend's live storage count and bytes (Backend.memory), for leak checks. */
 export interface MemoryInfo {
   /** Live storages owned by the backend. */
   buffers: number;

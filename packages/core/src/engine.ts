@@ -6,10 +6,12 @@ import type { Tensor } from './tensor.js';
 export class StorageRef {
   refs = 1;
   constructor(readonly backend: Backend, readonly storage: Storage) {}
+  /** Adds a holder (a view sharing this storage); returns this for chaining. */
   retain(): this {
     this.refs++;
     return this;
   }
+  /** Drops a holder; the last release disposes the storage on its backend. */
   release(): void {
     if (--this.refs === 0) this.backend.dispose(this.storage);
   }
@@ -49,11 +51,14 @@ class Engine {
   }
 }
 
+/** The process-wide Engine: default backend, tidy scopes and tensor ids. */
 export const engine = new Engine();
 
+/** Makes `b` the default backend for ops that are not given one. */
 export function setBackend(b: Backend): void {
   engine.setBackend(b);
 }
+/** The default backend; throws if none has been set (see setBackend / createRuntime). */
 export function getBackend(): Backend {
   return engine.getBackend();
 }

@@ -37,4 +37,5 @@ export class SafetensorsError extends KarakoramError {
   }
 }
 
+/** Formats a shape for error messages, e.g. `[2, 3]`. */
 export const fmtShape = (s: readonly number[]): string => `[${s.join(', ')}]`;

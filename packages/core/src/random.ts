@@ -26,4 +26,5 @@ export function normalAt(seed: number, index: number): number {
   return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
 }
 
+/** The distribution of a random draw: uniform in [0, 1) or standard normal. */
 export type RandomKind = 'uniform' | 'normal';

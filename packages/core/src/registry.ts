@@ -3,8 +3,10 @@ import { parseConfig, z } from './config.js';
 import { setBackend } from './engine.js';
 import { KarakoramError } from './errors.js';
 
+/** The kinds of plugin the registry holds; each kind has its own namespace of names. */
 export type Kind = 'backend' | 'layer' | 'optimizer' | 'pipeline' | 'provider';
 
+/** One registered plugin: its name, its factory and an optional description for listings. */
 export interface Entry<F = unknown> {
   name: string;
   factory: F;
@@ -19,20 +21,24 @@ export interface Entry<F = unknown> {
 export class Registry {
   private readonly entries = new Map<Kind, Map<string, Entry>>();
 
+  /** Registers (or replaces) the factory for `kind`/`name`. */
   register<F>(kind: Kind, name: string, factory: F, description?: string): void {
     let m = this.entries.get(kind);
     if (!m) this.entries.set(kind, (m = new Map()));
     m.set(name, { name, factory, description });
   }
 
+  /** Whether `kind`/`name` is registered (does not try to discover it). */
   has(kind: Kind, name: string): boolean {
     return this.entries.get(kind)?.has(name) ?? false;
   }
 
+  /** The registered names of `kind`, in registration order. */
   names(kind: Kind): string[] {
     return [...(this.entries.get(kind)?.keys() ?? [])];
   }
 
+  /** The factory for `kind`/`name`; throws an unknown-name error listing the known names. */
   get<F>(kind: Kind, name: string): F {
     const e = this.entries.get(kind)?.get(name);
     if (!e) {
@@ -59,10 +65,13 @@ export class Registry {
   }
 }
 
+/** The process-wide registry that plugin packages register into and createBackend/createRuntime read. */
 export const registry = new Registry();
 
+/** The factory a backend package registers: options in, a ready backend out. */
 export type BackendCreate = (options: Record<string, unknown>) => Backend | Promise<Backend>;
 
+/** Config schema for the backend: a registered name, or `{ name, options, fallback }`. */
 export const BackendConfig = z.union([
   z.string(),
   z
@@ -75,14 +84,17 @@ export const BackendConfig = z.union([
     .strict(),
 ]);
 
+/** Config schema for createRuntime: the backend (default "cpu") and the global seed; other keys pass through. */
 export const RuntimeConfig = z
   .object({
     backend: BackendConfig.default('cpu'),
     seed: z.number().int().nonnegative().default(0),
   })
   .passthrough();
+/** What createRuntime accepts: RuntimeConfig before defaults are applied. */
 export type RuntimeConfigInput = z.input<typeof RuntimeConfig>;
 
+/** What createRuntime returns: the default backend it set up, the seed and the registry. */
 export interface Runtime {
   backend: Backend;
   seed: number;

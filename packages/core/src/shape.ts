@@ -1,9 +1,12 @@
 import { ShapeError, fmtShape } from './errors.js';
 
+/** A tensor shape: one non-negative integer per axis, outermost first. */
 export type Shape = readonly number[];
 
+/** Number of elements in a shape (1 for a scalar). */
 export const sizeOf = (shape: Shape): number => shape.reduce((a, b) => a * b, 1);
 
+/** Row-major (contiguous) element strides of a shape. */
 export function stridesOf(shape: Shape): number[] {
   const s = new Array<number>(shape.length);
   let acc = 1;
@@ -38,6 +41,7 @@ export function normAxis(op: string, axis: number, rank: number): number {
   return a;
 }
 
+/** Normalised, deduplicated, sorted axes; undefined means every axis. */
 export function normAxes(op: string, axes: number | readonly number[] | undefined, rank: number): number[] {
   if (axes === undefined) return [...Array(rank).keys()];
   const list = typeof axes === 'number' ? [axes] : axes;
@@ -45,10 +49,12 @@ export function normAxes(op: string, axes: number | readonly number[] | undefine
   return out.sort((x, y) => x - y);
 }
 
+/** Throws a ShapeError unless every dim is an integer >= 0. */
 export function checkShape(op: string, shape: Shape): void {
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) throw new ShapeError(op, `invalid shape ${fmtShape(shape)}: dims must be integers >= 0`);
   }
 }
 
+/** Whether two shapes have the same rank and dims. */
 export const shapesEqual = (a: Shape, b: Shape): boolean => a.length === b.length && a.every((d, i) => d === b[i]);

@@ -13,6 +13,7 @@ const finalizer =
       })
     : undefined;
 
+/** A scalar or nested JS arrays of numbers, one nesting level per axis (Tensor.array()). */
 export type NestedArray = number | NestedArray[];
 
 /**
@@ -65,6 +66,7 @@ export class Tensor {
     return { storage: this.ref.storage, shape: this.shape, dtype: this.dtype };
   }
 
+  /** Releases this tensor's hold on its storage (freed when no view still shares it); idempotent. */
   dispose(): void {
     if (!this.storageRef) return;
     finalizer?.unregister(this.token);
@@ -92,9 +94,11 @@ export class Tensor {
     return this;
   }
 
+  /** Reads the values back to the host as a flat row-major typed array. */
   async data(): Promise<DataArray> {
     return this.backend.read(this.info);
   }
+  /** Synchronous data(); throws on backends without readSync (e.g. webgpu). */
   dataSync(): DataArray {
     if (!this.backend.readSync) {
       throw new KarakoramError('sync-read', `the ${this.backend.name} backend has no synchronous read; use await tensor.data()`);
@@ -105,13 +109,16 @@ export class Tensor {
   async array(): Promise<NestedArray> {
     return nest(await this.data(), this.shape);
   }
+  /** Synchronous array(); throws on backends without readSync. */
   arraySync(): NestedArray {
     return nest(this.dataSync(), this.shape);
   }
+  /** The single value of a one-element tensor. */
   async item(): Promise<number> {
     if (this.size !== 1) throw new KarakoramError('item', `item() needs a tensor of one element, got ${fmtShape(this.shape)}`);
     return (await this.data())[0]!;
   }
+  /** A short description: dtype, shape and backend (not the values). */
   toString(): string {
     return `Tensor(${this.dtype}${fmtShape(this.shape)} on ${this.backend.name})`;
   }

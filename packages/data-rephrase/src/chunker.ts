@@ -8,6 +8,7 @@
  */
 import type { Tokenizer } from '@karakoram/model';
 
+/** One chunk of a document: its position, text and token count. */
 export interface Chunk {
   index: number;
   text: string;
@@ -17,10 +18,12 @@ export interface Chunk {
 // A sentence: anything up to . ! ? (not inside "3.14" or "e.g.x") or a line break, plus trailing space.
 const SENTENCE = /(?:[^.!?\n]|[.!?]+(?=[^\s.!?"'”’)\]]))*(?:[.!?]+["'”’)\]]*|\n+|$)\s*/g;
 
+/** Splits text into sentences, each with its trailing space; they concatenate back to the text. */
 export function splitSentences(text: string): string[] {
   return (text.match(SENTENCE) ?? []).filter((s) => s.length > 0);
 }
 
+/** Splits `text` into chunks of at most `maxTokens` tokens (sentences packed greedily) whose texts concatenate back to `text` exactly. */
 export function chunkText(text: string, tokenizer: Tokenizer, maxTokens = 256): Chunk[] {
   const count = (s: string): number => tokenizer.encode(s).length;
   // Pieces no longer than maxTokens, in order.

@@ -9,6 +9,7 @@ import { parseConfig, z } from '@karakoram/core';
 
 const int = () => z.number().int();
 
+/** Zod schema of a provider that calls an OpenAI-compatible endpoint. */
 export const OpenAIProviderConfig = z
   .object({
     kind: z.literal('openai'),
@@ -27,6 +28,7 @@ export const OpenAIProviderConfig = z
   })
   .strict();
 
+/** Zod schema of a provider that runs a local checkpoint in this process. */
 export const LocalProviderConfig = z
   .object({
     kind: z.literal('local'),
@@ -37,13 +39,17 @@ export const LocalProviderConfig = z
   })
   .strict();
 
+/** Zod schema of a chat provider: an OpenAI-compatible endpoint or a local checkpoint (by `kind`). */
 export const ProviderConfig = z.discriminatedUnion('kind', [OpenAIProviderConfig, LocalProviderConfig]);
+/** A validated provider config. */
 export type ProviderConfig = z.output<typeof ProviderConfig>;
 
+/** Zod schema of a user-defined rephrasing template: a name, a mode and its style instruction. */
 export const CustomTemplate = z
   .object({ name: z.string().min(1), mode: z.enum(['knowledge', 'math']).default('knowledge'), instruction: z.string().min(1) })
   .strict();
 
+/** Zod schema of a rephrase run's config: input and output files, templates, provider, chunking, sampling and verification. */
 export const RephraseConfig = z
   .object({
     /** JSONL input: one {id, text} object a line (field names below). */
@@ -126,9 +132,12 @@ export const RephraseConfig = z
   })
   .strict();
 
+/** A validated rephrase config, with defaults filled in. */
 export type RephraseConfig = z.output<typeof RephraseConfig>;
+/** A rephrase config as written (before defaults are applied). */
 export type RephraseConfigInput = z.input<typeof RephraseConfig>;
 
+/** Validates a raw rephrase config and fills in defaults; throws naming `where` on invalid input. */
 export function parseRephraseConfig(raw: unknown, where = 'rephrase config'): RephraseConfig {
   return parseConfig(RephraseConfig, raw, where);
 }
@@ -161,4 +170,5 @@ export async function loadRephraseConfig(file: string): Promise<RephraseConfig> 
   return resolvePaths(parseRephraseConfig(raw, file), dirname(resolve(file)));
 }
 
+/** The rejects file of a run: `cfg.rejects`, else the output path with .rejects.jsonl. */
 export const rejectsPath = (cfg: RephraseConfig): string => cfg.rejects ?? cfg.output.replace(/(\.jsonl)?$/, '.rejects.jsonl');

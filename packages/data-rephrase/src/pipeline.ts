@@ -41,12 +41,15 @@ export interface RephraseRecord {
   usage: { prompt_tokens: number; completion_tokens: number };
 }
 
+/** One line of the rejects file: a malformed input line or a dropped rephrasing. */
 export type RejectRecord =
   | ({ kind: 'malformed' } & MalformedLine)
   | { kind: 'dropped'; id: string; source_id: string; index: number; template: string; attempts: number; reasons: string[] };
 
+/** The result of rephrasing one (document, index): a record, or a drop after failed verification, with the tokens used. */
 export type Outcome = { record: RephraseRecord; usage: TokenUsage } | { dropped: Extract<RejectRecord, { kind: 'dropped' }>; usage: TokenUsage };
 
+/** The id of a rephrased record ("SOURCE_ID:INDEX"). */
 export const recordId = (sourceId: string, index: number): string => `${sourceId}:${index}`;
 const key = (sourceId: string, index: number): string => JSON.stringify([sourceId, index]);
 
@@ -62,6 +65,7 @@ export class Rephraser {
     this.templates = selectTemplates(cfg.mode, cfg.templates, cfg.customTemplates);
   }
 
+  /** Rephrases one document for rephrasing `index`: chunk, rewrite, verify, retrying up to `maxAttempts`; returns the record, or the drop when verification keeps failing. */
   async rephrase(doc: Pick<SourceDoc, 'id' | 'text'>, index: number): Promise<Outcome> {
     const { cfg } = this;
     const template = templateFor(doc.id, index, this.templates);
@@ -128,6 +132,7 @@ export class RunFiles {
     return this.done.size;
   }
 
+  /** Whether rephrasing `index` of this source document is already written. */
   isDone(sourceId: string, index: number): boolean {
     return this.done.has(key(sourceId, index));
   }
@@ -147,6 +152,7 @@ export class RunFiles {
     }
   }
 
+  /** Counts a malformed input line and records it in the rejects file (once per line). */
   reportMalformed(m: MalformedLine): void {
     this.malformed++;
     if (this.reportedLines.has(m.line)) return;
@@ -154,6 +160,7 @@ export class RunFiles {
     this.rejects.append({ kind: 'malformed', ...m });
   }
 
+  /** Closes the output and rejects files and releases the output lock. */
   close(): void {
     this.out.close();
     this.rejects.close();
@@ -161,6 +168,7 @@ export class RunFiles {
   }
 }
 
+/** What a rephrase run did: counts of documents, rephrasings written, dropped and skipped, and token usage. */
 export interface RephraseSummary {
   /** Input documents read (good lines, up to `limit`). */
   docs: number;
@@ -179,7 +187,9 @@ export interface RephraseSummary {
   truncatedBytes: number;
 }
 
+/** Options of a rephrase run. */
 export interface RunOptions {
+  /** Where log lines go (default: stderr). */
   log?: (s: string) => void;
   /** Where the progress bar goes (default stderr; off when cfg.progress is false). */
   progressStream?: NodeJS.WriteStream;
@@ -203,7 +213,10 @@ export async function strictPrescan(cfg: RephraseConfig): Promise<void> {
   for await (const _ of readJsonl(cfg.input, { idField: cfg.idField, textField: cfg.textField, strict: true })) void _;
 }
 
-export function progressFor(cfg: RephraseConfig, totalDocs: number, opts: RunOptions): { tick: (usage: TokenUsage) => void; usage: TokenUsage } {
+/** A progress tracker for a run: `tick` adds one finished rephrasing and its tokens to `usage` and the progress bar. */
+export function progressFor(cfg: RephraseConfig, totalDocs: number, opts: RunOptions): {
+  /** Counts one finished rephrasing and adds its tokens to `usage`. */
+  tick: (usage: TokenUsage) => void; usage: TokenUsage } {
   const total = Math.min(totalDocs, cfg.limit ?? Infinity) * cfg.rephrasings;
   const bar = cfg.progress ? new ProgressBar(total, 'rephrase', 'docs', opts.progressStream) : undefined;
   const usage: TokenUsage = { prompt: 0, completion: 0 };

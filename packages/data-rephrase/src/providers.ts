@@ -3,14 +3,18 @@ import { loadTokenizerDir } from '@karakoram/model/node';
 import { OpenAICompatibleProvider, loadLocalProvider, type ChatProvider } from '@karakoram/llm';
 import type { ProviderConfig, RephraseConfig } from './config.js';
 
+/** The rewriting provider and the judge provider of a run (the same one when the judge has no config of its own). */
 export interface Providers {
   provider: ChatProvider;
   judge: ChatProvider;
+  /** Releases the providers (frees local models). */
   close(): void;
 }
 
 /** One provider from its config: an OpenAI-compatible endpoint or a checkpoint in this process. Shared with @karakoram/agentic. */
-export async function buildProvider(p: ProviderConfig): Promise<{ provider: ChatProvider; close: () => void }> {
+export async function buildProvider(p: ProviderConfig): Promise<{ provider: ChatProvider;
+  /** Frees what the provider holds (a local model's tensors). */
+  close: () => void }> {
   if (p.kind === 'openai') {
     const { kind: _kind, ...opts } = p;
     return { provider: new OpenAICompatibleProvider(opts), close: () => undefined };
@@ -33,6 +37,7 @@ export async function buildProviders(cfg: RephraseConfig): Promise<Providers> {
   };
 }
 
+/** The tokenizer that counts chunk tokens: "byte", or a tokenizer directory. */
 export async function chunkTokenizer(spec: string): Promise<Tokenizer> {
   return spec === 'byte' ? new ByteTokenizer() : loadTokenizerDir(spec);
 }

@@ -25,6 +25,7 @@ import { Rephraser, RunFiles, pendingTasks, progressFor, strictPrescan, type Out
 import { buildProviders, chunkTokenizer } from './providers.js';
 import { countRecords } from './reader.js';
 
+/** The payload of one rephrase job: the document and which rephrasing of it. */
 export interface JobData {
   doc: { id: string; text: string };
   index: number;
@@ -54,6 +55,7 @@ export function redisConnection(url: string): ConnectionOptions {
 /** A record id as a BullMQ custom job id (BullMQ forbids ':'): '%' and ':' percent-encoded. Shared with @karakoram/agentic. */
 export const safeJobId = (id: string): string => id.replace(/[%:]/g, (c) => (c === '%' ? '%25' : '%3A'));
 
+/** The BullMQ job id of one (document, index). */
 export const jobIdFor = (sourceId: string, index: number): string => `${safeJobId(sourceId)}#${index}`;
 
 /** Waits until a BullMQ Queue, QueueEvents or Worker is connected, or fails naming the Redis URL. Shared with @karakoram/agentic. */
@@ -69,6 +71,7 @@ export async function waitReady(what: Queue | QueueEvents | Worker, url: string,
   }
 }
 
+/** Options of a queue (BullMQ) run. */
 export interface QueueOptions extends RunOptions {
   /** redis://host:port */
   redis: string;
@@ -77,7 +80,9 @@ export interface QueueOptions extends RunOptions {
 }
 
 /** Starts `workers` BullMQ workers for the config's queue in this process. */
-export async function startRephraseWorkers(cfg: RephraseConfig, opts: { redis: string; workers: number; log?: (s: string) => void }): Promise<{ workers: Worker[]; close(): Promise<void> }> {
+export async function startRephraseWorkers(cfg: RephraseConfig, opts: { redis: string; workers: number; log?: (s: string) => void }): Promise<{ workers: Worker[];
+  /** Closes the workers, then the providers. */
+  close(): Promise<void> }> {
   const { Worker } = await import('bullmq');
   const connection = redisConnection(opts.redis);
   const providers = await buildProviders(cfg);

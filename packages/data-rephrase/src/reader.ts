@@ -11,6 +11,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { KarakoramError } from '@karakoram/core';
 
+/** One input document. */
 export interface SourceDoc {
   id: string;
   text: string;
@@ -18,6 +19,7 @@ export interface SourceDoc {
   line: number;
 }
 
+/** An input line that is not a valid document, and why. */
 export interface MalformedLine {
   line: number;
   error: string;
@@ -25,10 +27,12 @@ export interface MalformedLine {
   raw: string;
 }
 
+/** Options of {@link readJsonl}: the id and text field names and how bad lines are handled. */
 export interface ReaderOptions {
   idField?: string;
   textField?: string;
   strict?: boolean;
+  /** Called for each bad line (when not `strict`). */
   onMalformed?: (m: MalformedLine) => void;
 }
 
@@ -52,6 +56,7 @@ export function parseLine(raw: string, line: number, idField = 'id', textField =
   return { id: String(id), text, line };
 }
 
+/** Streams the good documents of a JSONL file in order; bad lines go to `onMalformed` (or throw when `strict`). */
 export async function* readJsonl(path: string, opts: ReaderOptions = {}): AsyncGenerator<SourceDoc> {
   const seen = new Set<string>();
   const rl = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });

@@ -13,6 +13,7 @@ import type { ChatProvider, ChatRequest } from '@karakoram/llm';
 import type { Chunk } from './chunker.js';
 import { rewriteMessages, translateMessages, type RephraseTemplate } from './templates.js';
 
+/** Sampling settings of a rewrite call. */
 export interface Sampling {
   temperature: number;
   topP: number;
@@ -20,11 +21,13 @@ export interface Sampling {
   seed: number;
 }
 
+/** Prompt and completion tokens used. */
 export interface TokenUsage {
   prompt: number;
   completion: number;
 }
 
+/** The stitched rewrite of a document, its pieces, the source it was rewritten from, and the tokens used. */
 export interface RewriteResult {
   text: string;
   pieces: string[];
@@ -43,6 +46,7 @@ export function tail(text: string, tokenizer: Tokenizer, n: number): string {
   return ids.length <= n ? text : tokenizer.decode(ids.slice(ids.length - n)).replace(/^\uFFFD+/, '');
 }
 
+/** Rewrites the chunks in order, each with the end of the rewrite so far as context (translating each to English first with `translate`), and stitches the pieces. */
 export async function rewriteChunks(
   provider: ChatProvider,
   template: RephraseTemplate,

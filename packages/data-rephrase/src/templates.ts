@@ -9,8 +9,10 @@
 import { KarakoramError } from '@karakoram/core';
 import type { ChatMessage } from '@karakoram/llm';
 
+/** The kind of text a template is for: knowledge (prose) or math. */
 export type TemplateMode = 'knowledge' | 'math';
 
+/** A rephrasing style. */
 export interface RephraseTemplate {
   name: string;
   mode: TemplateMode;
@@ -18,6 +20,7 @@ export interface RephraseTemplate {
   instruction: string;
 }
 
+/** The built-in rephrasing styles for knowledge text. */
 export const KNOWLEDGE_TEMPLATES: readonly RephraseTemplate[] = [
   { name: 'encyclopedic', mode: 'knowledge', instruction: 'Rewrite it as a neutral, well-organised encyclopedia entry written in the third person.' },
   { name: 'qa', mode: 'knowledge', instruction: 'Rewrite it as a sequence of questions, each followed by a complete answer, that together cover every fact.' },
@@ -32,6 +35,7 @@ export const KNOWLEDGE_TEMPLATES: readonly RephraseTemplate[] = [
   { name: 'summary-then-detail', mode: 'knowledge', instruction: 'Rewrite it as a one-sentence summary followed by a detailed, restructured explanation.' },
 ];
 
+/** The built-in rephrasing styles for mathematical text. */
 export const MATH_TEMPLATES: readonly RephraseTemplate[] = [
   {
     name: 'learning-note',
@@ -43,12 +47,14 @@ export const MATH_TEMPLATES: readonly RephraseTemplate[] = [
   },
 ];
 
+/** All built-in templates, knowledge then math. */
 export const BUILTIN_TEMPLATES: readonly RephraseTemplate[] = [...KNOWLEDGE_TEMPLATES, ...MATH_TEMPLATES];
 
 const SYSTEM =
   'You rewrite source text faithfully in a requested style. Keep every fact, name and number of the source; ' +
   'add nothing the source does not say; do not comment on the task. Output only the rewritten text.';
 
+/** What one rewrite call is about: the chunk, its position and the rewrite so far. */
 export interface RewriteSlot {
   chunk: string;
   /** The rewrite of the earlier chunks (its end, when long); empty for the first chunk. */
@@ -57,6 +63,7 @@ export interface RewriteSlot {
   chunkCount: number;
 }
 
+/** The chat messages asking for the rewrite of one chunk in the template's style. */
 export function rewriteMessages(t: RephraseTemplate, s: RewriteSlot): ChatMessage[] {
   const parts = [`Style: ${t.instruction}`];
   if (s.previous) parts.push(`The rewrite so far (continue it seamlessly; do not repeat it):\n${s.previous}`);
@@ -68,6 +75,7 @@ export function rewriteMessages(t: RephraseTemplate, s: RewriteSlot): ChatMessag
   ];
 }
 
+/** The chat messages asking for an English translation of `text`. */
 export function translateMessages(text: string): ChatMessage[] {
   return [
     { role: 'system', content: 'You are a careful translator. Translate the text into English, keeping every fact, name, number and formula. Output only the translation.' },

@@ -13,6 +13,7 @@
 import type { ChatProvider } from '@karakoram/llm';
 import type { TokenUsage } from './rewrite.js';
 
+/** The results of {@link cheapChecks}. */
 export interface CheapChecks {
   numbers: { total: number; found: number; missing: string[] };
   entities: { total: number; found: number; missing: string[] };
@@ -21,6 +22,7 @@ export interface CheapChecks {
   reasons: string[];
 }
 
+/** Thresholds of the rule checks. */
 export interface CheckBounds {
   minNumberRecall: number;
   minEntityRecall: number;
@@ -28,8 +30,10 @@ export interface CheckBounds {
   maxOverlap: number;
 }
 
+/** The outcome of verifying a rewrite ("unverified" when verification is off). */
 export type Verdict = 'pass' | 'fail' | 'unverified';
 
+/** The verification of one rewrite: verdict, reasons, rule checks, the judge's answer and the tokens used. */
 export interface Verification {
   verdict: Verdict;
   reasons: string[];
@@ -44,11 +48,13 @@ const COMMON_CAPS = new Set(
     'Today Yes No Not Is Are Was Were Be Question Answer Note Notes Source Rewrite').split(' '),
 );
 
+/** The distinct numbers in `s` (thousands separators removed). */
 export const numbersOf = (s: string): string[] => [...new Set((s.match(/\d+(?:[.,]\d+)*/g) ?? []).map((n) => n.replace(/,(?=\d{3}\b)/g, '')))];
 /** Capitalised words (possessive 's dropped) that are not common sentence-starters. */
 export const entitiesOf = (s: string): string[] => [...new Set((s.match(/\b\p{Lu}[\p{L}\p{M}-]*\p{L}/gu) ?? []).filter((w) => !COMMON_CAPS.has(w)))];
 const wordTypes = (s: string): Set<string> => new Set((s.toLowerCase().match(/\p{L}[\p{L}\p{M}'’-]*/gu) ?? []).filter((w) => w.length > 2));
 
+/** Rule checks of a rewrite against its source: recall of numbers and entities, and lexical overlap within bounds. */
 export function cheapChecks(source: string, rewrite: string, b: CheckBounds): CheapChecks {
   const rwNumbers = new Set(numbersOf(rewrite));
   const srcNumbers = numbersOf(source);
@@ -78,6 +84,7 @@ export function cheapChecks(source: string, rewrite: string, b: CheckBounds): Ch
   };
 }
 
+/** The judge's system prompt: the fidelity rubric and the JSON verdict format. */
 export const JUDGE_RUBRIC =
   'You check whether a REWRITE is faithful to its SOURCE. Rubric:\n' +
   '1. Every statement in the rewrite is supported by the source (nothing invented).\n' +
@@ -106,6 +113,7 @@ export function parseVerdict(text: string): { verdict: 'pass' | 'fail'; reasons:
   return undefined;
 }
 
+/** Asks the judge whether the rewrite is faithful to the source; a reply that is not a JSON verdict counts as a fail. */
 export async function judgeFidelity(judge: ChatProvider, source: string, rewrite: string, maxTokens = 256): Promise<{ verdict: 'pass' | 'fail'; reasons: string[]; usage: TokenUsage }> {
   const r = await judge.chat({
     messages: [
@@ -122,6 +130,7 @@ export async function judgeFidelity(judge: ChatProvider, source: string, rewrite
   return { ...v, usage };
 }
 
+/** Verifies a rewrite: the rule checks always run; the verdict comes from them ("checks"), from them and the LLM judge ("llm"), or is "unverified" ("none"). */
 export async function verifyRewrite(
   source: string,
   rewrite: string,

@@ -11,6 +11,7 @@ import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, r
 import { dirname } from 'node:path';
 import { KarakoramError } from '@karakoram/core';
 
+/** An append-only JSONL file that survives crashes: each record is one fsynced line. */
 export class JsonlAppender<T = unknown> {
   private fd: number | undefined;
   /** Bytes cut from a partial last line when the file was opened (0 when it was whole). */
@@ -24,6 +25,7 @@ export class JsonlAppender<T = unknown> {
     this.truncatedBytes = truncatedBytes;
   }
 
+  /** Opens `path` for appending: loads the complete records and cuts a partial last line (a crash mid-write). */
   static open<T = unknown>(path: string): JsonlAppender<T> {
     mkdirSync(dirname(path), { recursive: true });
     const existing: T[] = [];
@@ -62,6 +64,7 @@ export class JsonlAppender<T = unknown> {
     fsyncSync(this.fd);
   }
 
+  /** Closes the file. */
   close(): void {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
@@ -86,6 +89,7 @@ export class OutputLock {
   private released = false;
   private constructor(readonly path: string) {}
 
+  /** Takes the lock of `output` (`output`.lock), taking over a stale one; throws when a live process holds it. */
   static acquire(output: string): OutputLock {
     const path = `${output}.lock`;
     mkdirSync(dirname(path), { recursive: true });
@@ -112,6 +116,7 @@ export class OutputLock {
     throw new KarakoramError('data', `could not lock ${output}`, output);
   }
 
+  /** Removes the lock file (once). */
   release(): void {
     if (this.released) return;
     this.released = true;

@@ -15,6 +15,7 @@ export class MicroBatcher<I, R> {
     private readonly opts: { waitMs: number; maxBatch: number; key: (item: I) => string; run: (items: I[]) => R[] | Promise<R[]> },
   ) {}
 
+  /** Queues one item for the next batch; resolves with its result. */
   submit(item: I): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.pending.push({ item, resolve, reject });

@@ -26,6 +26,7 @@
  */
 import type { ChatMessage, ToolDefinition } from './types.js';
 
+/** Turns chat messages (and tools) into a model's prompt text. */
 export interface ChatTemplate {
   /** The prompt text for `messages`, ending where the assistant's reply begins. */
   render(messages: readonly ChatMessage[], tools?: readonly ToolDefinition[]): string;
@@ -38,6 +39,7 @@ const toolsBlock = (tools: readonly ToolDefinition[]): string =>
   tools.map((t) => JSON.stringify({ name: t.function.name, description: t.function.description ?? '', parameters: t.function.parameters ?? {} })).join('\n') +
   '\nTo call a tool, reply with <tool_call>{"name": NAME, "arguments": {...}}</tool_call> (one tag per call).';
 
+/** The ChatML template (<|im_start|>role … <|im_end|>), with tools described in the system message and called with <tool_call> tags. */
 export const chatMLTemplate: ChatTemplate = {
   stop: ['<|im_end|>'],
   render(messages, tools) {
@@ -68,6 +70,7 @@ function safeParse(s: string): unknown {
   }
 }
 
+/** A tool call parsed out of a model's reply text. */
 export interface ParsedToolCall {
   name: string;
   /** A JSON string. */

@@ -24,6 +24,7 @@ export class Semaphore {
   get inUse(): number {
     return this.active;
   }
+  /** Waits for a slot; resolves with its release function (safe to call twice). */
   async acquire(): Promise<() => void> {
     if (this.active < this.limit) this.active++;
     else await new Promise<void>((r) => this.waiters.push(r)); // the slot is handed over by release
@@ -36,6 +37,7 @@ export class Semaphore {
       else this.active--;
     };
   }
+  /** Runs `fn` holding a slot, releasing it when `fn` settles. */
   async run<T>(fn: () => Promise<T>): Promise<T> {
     const release = await this.acquire();
     try {
@@ -67,6 +69,7 @@ export class TokenBucket {
     this.tokens = Math.min(this.capacity, this.tokens + (now - this.last) * this.ratePerMs);
     this.last = now;
   }
+  /** Resolves when a token is available (in call order) and spends it. */
   take(): Promise<void> {
     const next = this.chain.then(async () => {
       this.refill();

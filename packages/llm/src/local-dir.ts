@@ -7,6 +7,7 @@ import { LocalModelProvider, type LocalModelProviderOptions } from './local.js';
 /** The tokenizer rule shared with the CLI (tokenizer.json, tiktoken.model, or bytes). */
 export { checkpointTokenizer };
 
+/** A provider over a checkpoint loaded from disk, with its model. */
 export interface LoadedLocalProvider {
   provider: LocalModelProvider;
   model: DeepseekV3ForCausalLM;

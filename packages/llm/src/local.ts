@@ -18,10 +18,12 @@ import type { ChatChunk, ChatMessage, ChatProvider, ChatRequest, ChatResponse, F
 
 /** What the provider needs from a model: DeepseekV3ForCausalLM fits. */
 export interface GenerativeModel {
+  /** Generates continuations of a batch of token prompts. */
   generate(prompts: readonly (readonly number[])[], opts: GenerateOptions): GenerateResult;
   readonly config?: { max_position_embeddings?: number };
 }
 
+/** Settings of a local model provider. */
 export interface LocalModelProviderOptions {
   chatTemplate?: ChatTemplate;
   /** The name requests and /v1/models use. Default "karakoram". */
@@ -135,6 +137,7 @@ export class LocalModelProvider implements ChatProvider {
     };
   }
 
+  /** Renders the request with the chat template, generates in a micro-batch, and parses stop strings and tool calls from the reply. */
   async chat(req: ChatRequest): Promise<ChatResponse> {
     const item = this.prepare(req);
     const row = await this.batcher.submit(item);
@@ -161,6 +164,7 @@ export class LocalModelProvider implements ChatProvider {
     return { id: newId('chatcmpl'), object: 'chat.completion', created: Math.floor(Date.now() / 1000), model: this.model, choices: [{ index: 0, message, finish_reason: finish }], usage };
   }
 
+  /** Generates the whole reply, then yields it as stream chunks. */
   async *chatStream(req: ChatRequest): AsyncGenerator<ChatChunk> {
     const r = await this.chat(req);
     yield* responseToChunks(r);

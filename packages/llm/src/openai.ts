@@ -15,6 +15,7 @@ import { Semaphore, TokenBucket, backoffMs, retryAfterMs, sleep } from './limits
 import { parseSSE } from './sse.js';
 import type { ChatChunk, ChatProvider, ChatRequest, ChatResponse } from './types.js';
 
+/** Settings of an OpenAI-compatible provider: endpoint, key, model, timeouts, retries and limits. */
 export interface OpenAICompatibleOptions {
   /** e.g. http://127.0.0.1:8000/v1. Default: $OPENAI_BASE_URL, else https://api.openai.com/v1. */
   baseURL?: string;
@@ -173,6 +174,7 @@ export class OpenAICompatibleProvider implements ChatProvider {
     });
   }
 
+  /** Sends one chat completion request (with retries, rate limits and the concurrency cap) and returns the parsed response. */
   async chat(req: ChatRequest): Promise<ChatResponse> {
     const url = `${this.baseURL}/chat/completions`;
     const { value, release } = await this.withRetries(url, async (signal) => {

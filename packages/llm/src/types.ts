@@ -6,6 +6,7 @@
 
 export type Role = 'system' | 'user' | 'assistant' | 'tool';
 
+/** One tool call of an assistant message. */
 export interface ToolCall {
   id: string;
   type: 'function';
@@ -13,6 +14,7 @@ export interface ToolCall {
   function: { name: string; arguments: string };
 }
 
+/** One chat message. */
 export interface ChatMessage {
   role: Role;
   /** null on an assistant message that only calls tools. */
@@ -23,11 +25,13 @@ export interface ChatMessage {
   tool_call_id?: string;
 }
 
+/** A function tool the model may call; `parameters` is its JSON Schema. */
 export interface ToolDefinition {
   type: 'function';
   function: { name: string; description?: string; parameters?: Record<string, unknown> };
 }
 
+/** A chat completion request. */
 export interface ChatRequest {
   messages: ChatMessage[];
   /** Defaults to the provider's model. */
@@ -40,20 +44,24 @@ export interface ChatRequest {
   stop?: string | string[];
 }
 
+/** Token counts of a completion. */
 export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
 }
 
+/** Why the completion ended. */
 export type FinishReason = 'stop' | 'length' | 'tool_calls';
 
+/** One choice of a chat completion. */
 export interface ChatChoice {
   index: number;
   message: ChatMessage & { role: 'assistant' };
   finish_reason: FinishReason;
 }
 
+/** A chat completion response. */
 export interface ChatResponse {
   id: string;
   object: 'chat.completion';
@@ -63,12 +71,14 @@ export interface ChatResponse {
   usage: Usage;
 }
 
+/** What one stream chunk adds to the message. */
 export interface ChatChunkDelta {
   role?: 'assistant';
   content?: string;
   tool_calls?: (Partial<ToolCall> & { index: number; function?: { name?: string; arguments?: string } })[];
 }
 
+/** One chunk of a streamed chat completion. */
 export interface ChatChunk {
   id: string;
   object: 'chat.completion.chunk';
@@ -83,7 +93,9 @@ export interface ChatChunk {
 export interface ChatProvider {
   /** The default model name requests go to. */
   readonly model: string;
+  /** Sends one chat completion request. */
   chat(req: ChatRequest): Promise<ChatResponse>;
+  /** Sends one chat completion request and streams the reply as chunks. */
   chatStream(req: ChatRequest): AsyncIterable<ChatChunk>;
 }
 

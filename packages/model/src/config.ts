@@ -19,6 +19,7 @@ export const RopeScaling = z
   .passthrough();
 export type RopeScaling = z.output<typeof RopeScaling>;
 
+/** Schema of a DeepseekV3ForCausalLM config.json, HF key names and defaults; unknown keys pass through. */
 export const ModelConfig = z
   .object({
     architectures: z.array(z.string()).optional(),
@@ -63,7 +64,9 @@ export const ModelConfig = z
     quantization_config: z.record(z.unknown()).optional(),
   })
   .passthrough();
+/** A validated model config (defaults applied). */
 export type ModelConfig = z.output<typeof ModelConfig>;
+/** A model config as written, before validation and defaults (optional keys may be left out). */
 export type ModelConfigInput = z.input<typeof ModelConfig>;
 
 /** Validates an HF config object; errors name each bad key. */

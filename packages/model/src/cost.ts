@@ -19,6 +19,7 @@
  */
 import { isMoeLayer, type ModelConfig } from './config.js';
 
+/** FLOPs and KV-cache bytes of one decode step at `context`, for the absorbed and naive MLA paths. */
 export interface InferenceCost {
   context: number;
   /** FLOPs per generated token. */
@@ -31,6 +32,7 @@ export interface InferenceCost {
   kvBytes: { absorbed: number; full: number };
 }
 
+/** Estimates decode-step FLOPs and KV-cache size at `context` positions (what is counted: see the module comment). */
 export function inferenceCost(cfg: ModelConfig, context: number): InferenceCost {
   const d = cfg.hidden_size;
   const H = cfg.num_attention_heads;

@@ -6,6 +6,7 @@
 import { isMoeLayer, type ModelConfig } from './config.js';
 import { expectedTensorShapes, tensorRole, type TensorRole } from './shapes.js';
 
+/** Total and per-token activated parameter counts, with a per-role breakdown. */
 export interface ParameterCount {
   total: number;
   /** Per token: total minus the routed experts a token does not use ((E - k) per MoE layer). */
@@ -13,6 +14,7 @@ export interface ParameterCount {
   breakdown: Record<TensorRole, number>;
 }
 
+/** Counts the parameters of the checkpoint a config describes, from expectedTensorShapes. */
 export function countParameters(cfg: ModelConfig): ParameterCount {
   const breakdown: Record<TensorRole, number> = {
     embedding: 0, lmHead: 0, attention: 0, norm: 0, denseMlp: 0, router: 0, routedExperts: 0, sharedExperts: 0,

@@ -8,6 +8,7 @@
 import { KarakoramError, ops, tidy, uniformAt, type Tensor } from '@karakoram/core';
 import type { DeepseekV3ForCausalLM } from './transformer.js';
 
+/** How generate()/generateAsync() decode: length limit, sampling (greedy by default) and stop conditions. */
 export interface GenerateOptions {
   maxNewTokens: number;
   /** 0 (the default) is greedy. */
@@ -23,6 +24,7 @@ export interface GenerateOptions {
   padToken?: number;
 }
 
+/** Generated tokens per prompt and why each row finished (a stop token/sequence, or maxNewTokens). */
 export interface GenerateResult {
   /** New tokens per row (prompt excluded, stop token / sequence excluded). */
   tokens: number[][];
@@ -102,6 +104,10 @@ function* loop(model: DeepseekV3ForCausalLM, prompts: readonly (readonly number[
   return { tokens: out, finishReasons: reasons.map((r) => r ?? 'length') };
 }
 
+/**
+ * Decodes a batch of prompts (left-padded to one length) with the KV cache: prefill once, then one
+ * token per step. Reads logits synchronously, so it needs a backend with readSync (see generateAsync).
+ */
 export function generate(model: DeepseekV3ForCausalLM, prompts: readonly (readonly number[])[], opts: GenerateOptions): GenerateResult {
   const it = loop(model, prompts, opts);
   let r = it.next();

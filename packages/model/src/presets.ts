@@ -180,7 +180,9 @@ const small: ModelConfigInput = {
 };
 
 const RAW = { 'kimi-k2': kimiK2, 'deepseek-v3': deepseekV3, 'moonlight-16b-a3b': moonlight, tiny, small } as const;
+/** Names of the built-in model configs: the public Kimi K2, DeepSeek-V3 and Moonlight configs, plus `tiny` (tests) and `small` (CPU demo). */
 export type PresetName = keyof typeof RAW;
+/** Every PresetName (e.g. for validating a preset name in a config schema). */
 export const PRESET_NAMES = Object.keys(RAW) as PresetName[];
 
 /** A fresh, validated copy of a preset, optionally with some keys changed (e.g. { num_attention_heads: 128 }). */

@@ -6,11 +6,13 @@
  */
 import { isMoeLayer, type ModelConfig } from './config.js';
 
+/** HF tensor name to shape, in checkpoint order. */
 export type TensorShapes = Map<string, number[]>;
 
 /** Which part of the model a tensor belongs to, for parameter breakdowns. */
 export type TensorRole = 'embedding' | 'lmHead' | 'attention' | 'norm' | 'denseMlp' | 'router' | 'routedExperts' | 'sharedExperts';
 
+/** The HF name prefix of decoder layer `i`: `model.layers.{i}`. */
 export function layerPrefix(i: number): string {
   return `model.layers.${i}`;
 }
@@ -43,6 +45,7 @@ function swiglu(p: string, d: number, width: number, out: TensorShapes): void {
   out.set(`${p}.down_proj.weight`, [d, width]);
 }
 
+/** Every tensor name and shape the config's checkpoint must hold (no MTP layers, no FP8 scales). */
 export function expectedTensorShapes(cfg: ModelConfig): TensorShapes {
   const out: TensorShapes = new Map();
   const d = cfg.hidden_size;

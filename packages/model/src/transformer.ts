@@ -21,6 +21,7 @@ import { MoE, Mlp } from '@karakoram/layer-moe';
 import { isMoeLayer, type ModelConfig } from './config.js';
 import { generate, generateAsync, type GenerateOptions, type GenerateResult } from './generate.js';
 
+/** Options of the training forward pass (DeepseekV3ForCausalLM.forward / loss). */
 export interface ForwardOptions {
   /** Position of the first column (default 0). */
   positionOffset?: number;
@@ -39,6 +40,7 @@ class ModuleList<M extends Module> extends Module {
   }
 }
 
+/** One transformer block (HF `model.layers.{i}`): RMSNorm + MLA attention, then RMSNorm + dense SwiGLU or MoE, each residual. */
 export class DecoderLayer extends Module {
   readonly input_layernorm: RMSNorm;
   readonly self_attn: MLA;
@@ -65,17 +67,20 @@ export class DecoderLayer extends Module {
     return { out: ops.add(h, this.mlp.forward(x)) };
   }
 
+  /** Training path over hidden states h [B, T, D]; returns the new h and, when asked, this layer's MoE balance loss. */
   forward(h: Tensor, ctx: AttentionContext, opts: { recordMaxLogits?: boolean; auxLoss?: boolean } = {}): { out: Tensor; aux?: Tensor } {
     const a = ops.add(h, this.self_attn.forward(this.input_layernorm.forward(h), { context: ctx, recordMaxLogits: opts.recordMaxLogits }));
     return this.ffn(a, opts.auxLoss ?? false);
   }
 
+  /** Inference path: absorbed MLA that appends the new tokens to this layer's latent cache. */
   forwardAbsorbed(h: Tensor, cache: LatentCache, ctx: AttentionContext): Tensor {
     const a = ops.add(h, this.self_attn.forwardAbsorbed(this.input_layernorm.forward(h), cache, { context: ctx }));
     return this.ffn(a, false).out;
   }
 }
 
+/** The decoder stack (HF `model.*`): token embedding, the layers and the final RMSNorm; no lm_head. */
 export class DeepseekV3Model extends Module {
   readonly embed_tokens: Embedding;
   readonly layers: ModuleList<DecoderLayer>;
@@ -108,11 +113,16 @@ export class ModelCache {
   get bytesPerToken(): number {
     return 4 * this.numbersPerToken;
   }
+  /** Frees every layer's cached latents. */
   dispose(): void {
     for (const l of this.layers) l.dispose();
   }
 }
 
+/**
+ * The full causal LM (Kimi K2, DeepSeek-V3, Moonlight) built from an HF config with HF parameter
+ * names: training forward/loss, cached prefill/decode and batched generation.
+ */
 export class DeepseekV3ForCausalLM extends Module {
   readonly model: DeepseekV3Model;
   readonly lm_head: Linear;

@@ -11,6 +11,7 @@ const Temperature = z.union([
   z.object({ kind: z.literal('exponential'), start: z.number().nonnegative(), end: z.number().nonnegative(), halfLife: z.number().positive() }).strict(),
 ]);
 
+/** Zod schema of an RL run's config: backend, policy, environment, iterations, sampling, objective and engines. */
 export const RlConfig = z
   .object({
     backend: BackendConfig.default('cpu'),
@@ -46,9 +47,12 @@ export const RlConfig = z
   })
   .strict();
 
+/** A validated RL config, with defaults filled in. */
 export type RlConfig = z.output<typeof RlConfig>;
+/** An RL config as written (before defaults are applied). */
 export type RlConfigInput = z.input<typeof RlConfig>;
 
+/** Validates a raw RL config and fills in defaults; throws naming `where` on invalid input. */
 export function parseRlConfig(raw: unknown, where = 'rl config'): RlConfig {
   return parseConfig(RlConfig, raw, where);
 }

@@ -19,6 +19,7 @@ import { temperatureAt, type TemperatureSchedule } from './schedule.js';
 import type { TrainingEngine, UpdateStats } from './training-engine.js';
 import type { SyncReport, WeightSync } from './weight-sync.js';
 
+/** What the controller runs: the environment, rollout backend, trainer and weight sync, and the loop's settings. */
 export interface ControllerOptions {
   env: EnvFactory;
   tokenizer: Tokenizer;
@@ -36,9 +37,11 @@ export interface ControllerOptions {
   lengthPenalty?: number;
   stepsPerIteration?: number;
   metricsPath?: string;
+  /** Receives one formatted line per iteration. */
   log?: (s: string) => void;
 }
 
+/** What one iteration did: rewards, episode counts, per-phase seconds and memory, the update's stats and the sync's report. */
 export interface IterationReport {
   iteration: number;
   temperature: number;
@@ -55,6 +58,7 @@ export interface IterationReport {
   memory: { rollout: MemorySnapshot & { peakCacheBytes: number; optimizerOffloadedBytes: number }; train: MemorySnapshot };
 }
 
+/** The RL loop: iterates rollout, reward, train and weight sync, carrying paused trajectories and incomplete groups across iterations. */
 export class RLController {
   iteration = 0;
   private paused: Episode[] = [];
@@ -87,6 +91,7 @@ export class RLController {
     return out;
   }
 
+  /** Runs one iteration (rollout → reward → train → sync) and reports its rewards, timings and memory. */
   async iterate(): Promise<IterationReport> {
     const o = this.o;
     const temperature = temperatureAt(o.temperature, this.iteration);
@@ -142,6 +147,7 @@ export class RLController {
 
 const mb = (b: number): string => `${(b / 1048576).toFixed(2)}MB`;
 
+/** A one-line summary of an iteration report, for logs. */
 export function formatIteration(r: IterationReport): string {
   const s = r.seconds;
   return `iter ${r.iteration} T=${r.temperature.toFixed(2)} reward ${r.reward.toFixed(3)} (${r.finished} done, ${r.paused} paused, ${r.truncated} truncated${r.lost ? `, ${r.lost} lost` : ''})` +

@@ -2,6 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { chartsSvg, svgToPng, table, type Series } from '@karakoram/plot';
 
+/** One run's reward history, for {@link drawRewardCurves}. */
 export interface RewardRun {
   name: string;
   /** Mean training reward per iteration (sampled, at that iteration's temperature). */
@@ -10,6 +11,7 @@ export interface RewardRun {
   heldOut: { iteration: number; reward: number }[];
 }
 
+/** Draws the training and held-out reward curves of `runs` to OUTBASE.svg (and .png when possible) and returns the paths and a text table. */
 export async function drawRewardCurves(runs: readonly RewardRun[], outBase: string): Promise<{ svg: string; png?: string; table: string }> {
   const train: Series[] = runs.map((r) => ({ name: r.name, points: r.train.map((p) => [p.iteration, p.reward] as const) }));
   const held: Series[] = runs.map((r) => ({ name: r.name, points: r.heldOut.map((p) => [p.iteration, p.reward] as const) }));

@@ -11,10 +11,13 @@ import type { RolloutResult, RunOptions } from './inference-engine.js';
 import type { Env } from './envs/types.js';
 import type { Trajectory } from './trajectory.js';
 
+/** Something that samples trajectories: the inference engine or a worker pool. */
 export interface RolloutBackend {
+  /** Samples the trajectories (until stop, budget or pause); may return trajectories lost by a dead worker. */
   run(trajs: Trajectory[], opts?: RunOptions): Promise<RolloutResult & { lost?: Trajectory[] }>;
 }
 
+/** A trajectory and its environment, with the reward once it is done. */
 export interface Episode {
   traj: Trajectory;
   env: Env;
@@ -22,6 +25,7 @@ export interface Episode {
   info?: Record<string, unknown>;
 }
 
+/** The episodes of a {@link runEpisodes} call by outcome, with the time spent in environments and the peak KV cache. */
 export interface EpisodeRunResult {
   done: Episode[];
   paused: Episode[];
@@ -31,6 +35,7 @@ export interface EpisodeRunResult {
   peakCacheBytes: number;
 }
 
+/** Runs the episodes turn by turn until each is done, truncated or paused; returns them sorted by outcome. */
 export async function runEpisodes(
   backend: RolloutBackend,
   episodes: Episode[],

@@ -5,6 +5,7 @@ import type { EnvFactory } from './envs/types.js';
 import { runEpisodes, type Episode, type RolloutBackend } from './episodes.js';
 import { trajectorySeed } from './sampling.js';
 
+/** Runs one episode per held-out prompt (greedy unless `temperature` is given) and returns the mean and each reward. */
 export async function evaluate(backend: RolloutBackend, env: EnvFactory, tokenizer: Tokenizer, opts: { prompts: number; seed: number; temperature?: number }): Promise<{ reward: number; rewards: number[] }> {
   const episodes: Episode[] = Array.from({ length: opts.prompts }, (_, i) => {
     const e = env();

@@ -12,6 +12,7 @@ import type { DeepseekV3ForCausalLM } from '@karakoram/model';
 import { drawAt, sampleToken, trajectorySeed } from './sampling.js';
 import { cloneTrajectory, type Trajectory } from './trajectory.js';
 
+/** Settings of the {@link InferenceEngine}. */
 export interface InferenceEngineOptions {
   /** The run seed: trajectory i draws from uniformAt(trajectorySeed(seed, i), k). */
   seed?: number;
@@ -20,6 +21,7 @@ export interface InferenceEngineOptions {
   padToken?: number;
 }
 
+/** A request for a new trajectory: prompt, token budget and sampling. */
 export interface RolloutRequest {
   id: number;
   group: number;
@@ -29,6 +31,7 @@ export interface RolloutRequest {
   topP?: number;
 }
 
+/** Options of one rollout call. */
 export interface RunOptions {
   /** Pause a trajectory after this many sampled tokens in this iteration (partial rollout). */
   maxTokensThisIteration?: number;
@@ -38,12 +41,14 @@ export interface RunOptions {
   onReport?: (t: Trajectory) => void;
 }
 
+/** The trajectories of a rollout call, finished and paused, with its stats. */
 export interface RolloutResult {
   finished: Trajectory[];
   paused: Trajectory[];
   stats: { rows: number; steps: number; sampled: number; peakCacheBytes: number; seconds: number };
 }
 
+/** Batched sampling with per-token log-probs and partial rollouts; holds no device memory between calls. */
 export class InferenceEngine {
   readonly seed: number;
   private readonly stop: Set<number>;

@@ -45,6 +45,7 @@ export interface PackedBatch {
   advantages: Float32Array;
 }
 
+/** Packs samples into one right-padded next-token batch with the policy mask, old log-probs and advantages. */
 export function packSamples(samples: readonly PolicySample[], padToken = 0): PackedBatch {
   const N = samples.length;
   const T = Math.max(1, ...samples.map((s) => s.context.length - 1));

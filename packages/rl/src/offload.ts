@@ -9,22 +9,26 @@
  */
 import { KarakoramError, wrap, type Backend, type DataArray, type DType, type Tensor } from '@karakoram/core';
 
+/** Live device buffers and their bytes. */
 export interface MemorySnapshot {
   buffers: number;
   bytes: number;
 }
 
+/** The backend's live buffer count and bytes now. */
 export function memoryOf(backend: Backend): MemorySnapshot {
   const m = backend.memory();
   return { buffers: m.buffers, bytes: m.bytes };
 }
 
+/** What an offload or restore moved, and how long it took. */
 export interface OffloadReport {
   tensors: number;
   bytes: number;
   seconds: number;
 }
 
+/** Moves a state map (e.g. optimizer state) to host memory and back, keeping the tensor objects. */
 export class HostOffload {
   private host: Map<string, { data: DataArray; dtype: DType }> | undefined;
 
@@ -34,6 +38,7 @@ export class HostOffload {
     return this.host !== undefined;
   }
 
+  /** Downloads the state to host memory and frees the device copies (no-op when already offloaded). */
   async offload(): Promise<OffloadReport> {
     if (this.host) return { tensors: 0, bytes: 0, seconds: 0 };
     const t0 = performance.now();
@@ -51,6 +56,7 @@ export class HostOffload {
     return { tensors: host.size, bytes, seconds: (performance.now() - t0) / 1000 };
   }
 
+  /** Uploads the offloaded values into the same tensor objects on `backend` (no-op when not offloaded). */
   restore(backend: Backend): OffloadReport {
     if (!this.host) return { tensors: 0, bytes: 0, seconds: 0 };
     const t0 = performance.now();

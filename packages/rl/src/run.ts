@@ -24,6 +24,7 @@ import { TrainingEngine } from './training-engine.js';
 import { BucketedWeightSync, SharedWeightSync, modelSink, type WeightSync } from './weight-sync.js';
 import { WorkerPool } from './worker-pool.js';
 
+/** The environment factory the config names, for `split`. */
 export function envFactory(cfg: RlConfig['env'], split: Split): EnvFactory {
   const o = cfg.options as Record<string, never>;
   if (cfg.name === 'arithmetic') return () => new ArithmeticEnv({ ...o, split });
@@ -31,6 +32,7 @@ export function envFactory(cfg: RlConfig['env'], split: Split): EnvFactory {
   return () => new CalculatorEnv(o);
 }
 
+/** The outcome of an RL run: per-iteration reports and held-out rewards before and after. */
 export interface RlRunResult {
   history: IterationReport[];
   /** Held-out reward, greedy. */

@@ -26,6 +26,7 @@ export function drawAt(streamSeed: number, k: number): number {
   return uniformAt(streamSeed, k);
 }
 
+/** A sampled token and its log-probability. */
 export interface Sampled {
   token: number;
   /** log pi(token) with pi = softmax(logits / temperature) (see the file comment). */

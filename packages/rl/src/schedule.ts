@@ -8,6 +8,7 @@ export type TemperatureSchedule =
   | { kind: 'linear'; start: number; end: number; iterations: number }
   | { kind: 'exponential'; start: number; end: number; halfLife: number };
 
+/** The sampling temperature at `iteration` under the schedule. */
 export function temperatureAt(s: TemperatureSchedule, iteration: number): number {
   if (s.kind === 'constant') return s.start;
   if (s.kind === 'linear') return s.start + (s.end - s.start) * Math.min(1, iteration / Math.max(1, s.iterations));

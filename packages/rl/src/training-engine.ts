@@ -12,8 +12,10 @@ import type { TokenBatcher } from '@karakoram/train';
 import { grpoLoss, k2Loss, packSamples, type PolicySample } from './objective.js';
 import { HostOffload, type OffloadReport } from './offload.js';
 
+/** The policy objective: K2 (squared advantage with a log-ratio penalty `tau`) or GRPO (clipped ratio). */
 export type Objective = { kind: 'k2'; tau: number } | { kind: 'grpo'; clip: number };
 
+/** Settings of the {@link TrainingEngine}. */
 export interface TrainingEngineOptions {
   objective: Objective;
   lr: number;
@@ -27,6 +29,7 @@ export interface TrainingEngineOptions {
   ptx?: { batcher: TokenBatcher; weight: number };
 }
 
+/** What one {@link TrainingEngine.update} did: losses, gradient norm and log-ratio. */
 export interface UpdateStats {
   steps: number;
   /** Policy loss before the first step and after the last step's forward. */
@@ -40,6 +43,7 @@ export interface UpdateStats {
   seconds: number;
 }
 
+/** The trainer: the policy model and its MuonClip optimizer, whose state can be offloaded while rollouts run. */
 export class TrainingEngine {
   readonly optimizer: MuonClip;
   private readonly offloader: HostOffload;
@@ -61,6 +65,7 @@ export class TrainingEngine {
     return this.offloader.offloaded;
   }
 
+  /** Restores the optimizer state and runs `steps` optimizer steps on the samples (in micro-batches); returns loss and gradient stats. */
   async update(samples: readonly PolicySample[], steps = 1): Promise<UpdateStats> {
     if (!samples.length) throw new KarakoramError('args', 'no samples to train on', 'TrainingEngine.update');
     const t0 = performance.now();

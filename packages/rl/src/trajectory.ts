@@ -5,6 +5,7 @@
  */
 export type TrajectoryStatus = 'active' | 'paused' | 'stopped' | 'length';
 
+/** One sampled response to a prompt, growing over turns and iterations, with per-token log-probs. */
 export interface Trajectory {
   /** Unique within a run; with the run seed it fixes the trajectory's random stream. */
   id: number;
@@ -32,6 +33,7 @@ export interface Trajectory {
   versions: number[];
 }
 
+/** The number of tokens the policy sampled in a trajectory (observations excluded). */
 export function sampledCount(t: Trajectory): number {
   let n = 0;
   for (const p of t.policy) n += p;

@@ -12,6 +12,7 @@
  */
 import { KarakoramError, wrap, type Backend, type DType, type Module } from '@karakoram/core';
 
+/** What a weight sync moved and how long it took. */
 export interface SyncReport {
   mode: 'shared' | 'bucketed';
   tensors: number;
@@ -23,19 +24,24 @@ export interface SyncReport {
   seconds: number;
 }
 
+/** The checkpoint engine: updates the inference side after each policy update. */
 export interface WeightSync {
+  /** Brings the inference side up to the trainer's current weights. */
   sync(): Promise<SyncReport>;
 }
 
+/** The bytes of a module's state dict (float32). */
 export function stateBytes(model: Module): number {
   let n = 0;
   for (const t of model.stateDict().values()) n += 4 * t.size;
   return n;
 }
 
+/** Weight sync when trainer and inference share one model object: 0 bytes move. */
 export class SharedWeightSync implements WeightSync {
   constructor(readonly trainer: Module, readonly inference: Module) {}
 
+  /** Checks that the inference model holds the trainer's very tensors (nothing to copy) and reports 0 bytes. */
   async sync(): Promise<SyncReport> {
     const t0 = performance.now();
     const a = this.trainer.stateDict();
@@ -54,7 +60,9 @@ export interface Bucket {
   buffer: ArrayBuffer;
 }
 
+/** Receives the buckets of a weight sync. */
 export interface BucketSink {
+  /** Applies one bucket of weights. */
   receive(bucket: Bucket): void | Promise<void>;
   /** After the last bucket of a sync. */
   done?(): void | Promise<void>;
@@ -104,13 +112,16 @@ export function applyBucket(model: Module, bucket: Bucket, backend?: Backend): v
   }
 }
 
+/** A sink that writes buckets into `model`'s tensors. */
 export function modelSink(model: Module): BucketSink {
   return { receive: (b) => applyBucket(model, b) };
 }
 
+/** Weight sync to a separate inference model or workers: the state dict streamed in buckets. */
 export class BucketedWeightSync implements WeightSync {
   constructor(readonly trainer: Module, readonly sink: BucketSink, readonly bucketBytes = 4 << 20) {}
 
+  /** Streams the trainer's state dict to the sink in buckets and reports bytes and time. */
   async sync(): Promise<SyncReport> {
     const t0 = performance.now();
     let bytes = 0;

@@ -19,6 +19,7 @@ import type { InferenceEngineOptions, RolloutResult, RunOptions } from './infere
 import { cloneTrajectory, type Trajectory } from './trajectory.js';
 import type { Bucket, BucketSink } from './weight-sync.js';
 
+/** Messages from the pool to a worker. */
 export type ToWorker =
   | { type: 'init'; config: ModelConfig; engine: InferenceEngineOptions; backend: { name: string; options: Record<string, unknown> } }
   | { type: 'bucket'; bucket: Bucket }
@@ -32,6 +33,7 @@ type FromWorker =
   | { type: 'done'; job: number }
   | { type: 'error'; message: string };
 
+/** Settings of a {@link WorkerPool}. */
 export interface WorkerPoolOptions {
   size: number;
   config: ModelConfig;
@@ -48,11 +50,13 @@ interface Slot {
   listeners: Set<(m: FromWorker | { type: 'exit' }) => void>;
 }
 
+/** A pool rollout's result, with the trajectories lost to dead or stalled workers. */
 export interface PoolRunResult extends RolloutResult {
   /** Trajectories a dead or stalled worker had not reported, as they were sent. */
   lost: Trajectory[];
 }
 
+/** Rollout workers on worker_threads, each with its own model, synced through the bucketed checkpoint engine. */
 export class WorkerPool implements BucketSink {
   readonly slots: Slot[] = [];
   private nextJob = 1;
@@ -62,6 +66,7 @@ export class WorkerPool implements BucketSink {
 
   constructor(readonly opts: WorkerPoolOptions) {}
 
+  /** Spawns the pool's workers and waits until they are ready. */
   async start(): Promise<void> {
     await Promise.all(Array.from({ length: this.opts.size }, () => this.spawn()));
   }
@@ -107,6 +112,7 @@ export class WorkerPool implements BucketSink {
   }
 
   // -- BucketSink: the checkpoint engine streams the trainer's weights here --------------------
+  /** Posts a weight bucket to every live worker (the last one gets the buffer by transfer). */
   receive(bucket: Bucket): void {
     const live = this.alive;
     live.forEach((s, i) => {
@@ -171,6 +177,7 @@ export class WorkerPool implements BucketSink {
     };
   }
 
+  /** Terminates every worker. */
   async close(): Promise<void> {
     const all = this.slots.splice(0);
     for (const s of all) s.alive = false;

@@ -19,6 +19,7 @@ export interface TrainerState {
   [k: string]: unknown;
 }
 
+/** Writes `outDir/checkpoints/step-NNNNNN/` crash-safely, then points `latest` at it; returns its path. */
 export async function saveRunCheckpoint(
   outDir: string,
   config: ModelConfig,
@@ -56,6 +57,7 @@ export async function latestCheckpoint(outDir: string): Promise<string | undefin
   return dir;
 }
 
+/** Reads a run checkpoint folder back: model config and weights, optimizer state and trainer state. */
 export async function loadRunCheckpoint(dir: string): Promise<{
   config: ModelConfig;
   model: Map<string, Tensor>;

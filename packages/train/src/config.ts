@@ -11,6 +11,7 @@ export const ModelSource = z.union([
   z.object({ checkpoint: z.string() }).strict(),
 ]);
 
+/** Training data: text files with a tokenizer, or a JSON file of token-id arrays. */
 export const DataSource = z.union([
   z
     .object({
@@ -23,6 +24,7 @@ export const DataSource = z.union([
   z.object({ /** A JSON file holding an array of token-id arrays. */ tokens: z.string() }).strict(),
 ]);
 
+/** Optimizer choice (adamw, muon or muonclip) and its hyperparameters. */
 export const OptimizerConfig = z
   .object({
     name: z.enum(['adamw', 'muon', 'muonclip']),
@@ -41,6 +43,7 @@ export const OptimizerConfig = z
   })
   .strict();
 
+/** Learning-rate schedule: constant, cosine or warmup-stable-decay, with linear warmup. */
 export const ScheduleConfig = z
   .object({
     kind: z.enum(['constant', 'cosine', 'wsd']).default('constant'),
@@ -51,6 +54,7 @@ export const ScheduleConfig = z
   })
   .strict();
 
+/** Schema of the whole training config file (`karakoram train --config FILE`). */
 export const TrainConfig = z
   .object({
     backend: BackendConfig.default('cpu'),
@@ -81,9 +85,12 @@ export const TrainConfig = z
   })
   .strict();
 
+/** A validated training config (defaults applied). */
 export type TrainConfig = z.output<typeof TrainConfig>;
+/** A training config as written, before validation and defaults. */
 export type TrainConfigInput = z.input<typeof TrainConfig>;
 
+/** Validates a training config; a bad field throws, naming its path, before any work starts. */
 export function parseTrainConfig(raw: unknown, where = 'train config'): TrainConfig {
   return parseConfig(TrainConfig, raw, where);
 }

@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { chartsSvg, svgToPng, table, type Series } from '@karakoram/plot';
 
+/** One run's per-step loss and max-logit curve, as drawCurves plots it. */
 export interface RunHistory {
   name: string;
   /** Per step: loss and the largest max logit over layers and heads (NaN when not recorded). */

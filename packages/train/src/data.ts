@@ -58,15 +58,18 @@ export class TokenBatcher {
     return { inputs, targets };
   }
 
+  /** The next batch as i32 tensors [batchSize, seqLen] on `backend` (the current one by default). */
   next(backend?: Backend): { inputs: Tensor; targets: Tensor } {
     const h = this.nextHost();
     const shape = [this.batchSize, this.seqLen];
     return { inputs: ops.tensor(h.inputs, shape, 'i32', backend), targets: ops.tensor(h.targets, shape, 'i32', backend) };
   }
 
+  /** The position in the shuffled window order, for a checkpoint's trainer state. */
   state(): { epoch: number; cursor: number } {
     return { epoch: this.epoch, cursor: this.cursor };
   }
+  /** Resumes at a position saved by state(): rebuilds that epoch's shuffle and sets the cursor. */
   restore(s: { epoch: number; cursor: number }): void {
     this.epoch = s.epoch;
     this.order = this.shuffle(s.epoch);

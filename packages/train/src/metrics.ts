@@ -9,6 +9,7 @@ export class JsonlWriter {
   constructor(readonly path: string) {
     mkdirSync(dirname(path), { recursive: true });
   }
+  /** Appends `record` as one JSON line. */
   write(record: Record<string, unknown>): void {
     appendFileSync(this.path, `${JSON.stringify(record)}\n`);
   }

@@ -36,11 +36,13 @@ export class ProgressBar {
   }
 }
 
+/** A rate for the progress line: 1.5k, 2.30M, or '-' when not finite. */
 export function formatRate(r: number): string {
   if (!Number.isFinite(r)) return '-';
   return r >= 1e6 ? `${(r / 1e6).toFixed(2)}M` : r >= 1e3 ? `${(r / 1e3).toFixed(1)}k` : r.toFixed(1);
 }
 
+/** Seconds as m:ss, or XhYYm from an hour on; '--:--' when not finite. */
 export function formatTime(s: number): string {
   if (!Number.isFinite(s)) return '--:--';
   const m = Math.floor(s / 60);

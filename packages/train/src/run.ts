@@ -10,6 +10,7 @@ import { TokenBatcher, splitTokens } from './data.js';
 import { Trainer, type StepResult } from './trainer.js';
 import type { RunHistory } from './curves.js';
 
+/** What runTraining returns: where it wrote, the loss/max-logit history and final metrics, and the runtime used. */
 export interface TrainRunResult {
   outDir: string;
   config: ModelConfig;

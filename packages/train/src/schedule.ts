@@ -9,6 +9,7 @@ export type ScheduleSpec =
   | { kind: 'cosine'; lr: number; minLr?: number; warmupSteps?: number; totalSteps: number }
   | { kind: 'wsd'; lr: number; minLr?: number; warmupSteps?: number; decaySteps: number; totalSteps: number };
 
+/** The learning rate at 0-based `step` under `spec` (linear warm-up first, then the schedule's shape). */
 export function lrAt(spec: ScheduleSpec, step: number): number {
   const warm = spec.warmupSteps ?? 0;
   if (step < warm) return (spec.lr * (step + 1)) / warm;

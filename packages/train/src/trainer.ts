@@ -9,6 +9,7 @@ import { lrAt, type ScheduleSpec } from './schedule.js';
 
 /** What the trainer needs of a model. DeepseekV3ForCausalLM satisfies it. */
 export interface TrainableModel {
+  /** Every parameter with its state-dict name; the trainer optimizes the trainable ones, in this order. */
   namedParameters(): NamedParameter[];
   /** Mean next-token cross-entropy of targets given inputs, both i32 [B, T]. */
   loss(inputs: Tensor, targets: Tensor, mask?: Tensor, opts?: { recordMaxLogits?: boolean }): Tensor;
@@ -16,11 +17,15 @@ export interface TrainableModel {
 
 /** What the trainer needs of an optimizer: Muon, MuonClip and AdamW-only all fit. */
 export interface TrainOptimizer {
+  /** Applies one update from `grads` (in parameter order) at learning rate `lr`; an object it returns is merged into the step's metrics. */
   step(grads: readonly Tensor[], lr: number): unknown;
+  /** The optimizer's state tensors by name, for checkpoints. */
   stateDict(): Map<string, Tensor>;
+  /** Restores state saved by stateDict() (on resume). */
   loadStateDict(state: Map<string, Tensor>): void;
 }
 
+/** Callbacks around each training step (e.g. MoE router-bias updates). */
 export interface StepHooks {
   /** Before the step's first forward pass. */
   beforeStep?(step: number): void;
@@ -28,6 +33,7 @@ export interface StepHooks {
   afterUpdate?(step: number): Record<string, unknown> | void;
 }
 
+/** Everything a Trainer runs with: model, optimizer, data, schedule and loop settings. */
 export interface TrainerOptions {
   model: TrainableModel;
   optimizer: TrainOptimizer;
@@ -47,6 +53,7 @@ export interface TrainerOptions {
   progress?: boolean;
 }
 
+/** Metrics of one optimizer step (`step` is 1-based; gradNorm is before clipping). */
 export interface StepResult {
   step: number;
   loss: number;
@@ -58,6 +65,7 @@ export interface StepResult {
   extra: Record<string, unknown>;
 }
 
+/** Thrown when the loss or gradient norm is NaN/Inf and onNonFinite is 'stop'; the update is not applied. */
 export class NonFiniteError extends KarakoramError {
   constructor(step: number, what: string) {
     super('non-finite', `${what} at step ${step}; the run stopped before applying it (set onNonFinite: "skip" to skip such steps, or lower the learning rate)`, 'trainer');

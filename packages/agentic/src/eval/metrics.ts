@@ -28,6 +28,7 @@ export function meanPassHatK(results: readonly { successes: number; trials: numb
   return results.reduce((a, r) => a + passHatK(r.successes, r.trials, k), 0) / results.length;
 }
 
+/** A tool call by name with parsed arguments (what the process metrics compare). */
 export interface CallLike {
   name: string;
   arguments: Record<string, unknown>;

@@ -14,6 +14,7 @@ import { EpisodeRunner, type EpisodeOptions } from '../stages/trajectories.js';
 import { replayCalls, type WorldState } from '../sim/world.js';
 import { compareState, meanPassHatK, passHatK, processAccuracy } from './metrics.js';
 
+/** One evaluation task: the task, the agent that runs it, and the world states it starts from and must reach. */
 export interface EvalTask {
   task: TaskSpec;
   agent: AgentSpec;
@@ -26,6 +27,7 @@ export interface EvalTask {
   expectedAnswer?: string;
 }
 
+/** One trial of a task: whether it succeeded, the state differences and answer check behind it, and its process score. */
 export interface EvalTrial {
   success: boolean;
   stateDiffs: string[];
@@ -35,6 +37,7 @@ export interface EvalTrial {
   error?: string;
 }
 
+/** One task's trials and its pass^k, end accuracy and process accuracy. */
 export interface EvalTaskResult {
   id: string;
   trials: EvalTrial[];
@@ -44,6 +47,7 @@ export interface EvalTaskResult {
   processAccuracy: number;
 }
 
+/** The result of {@link evaluateModel}: per-task results and their means. */
 export interface EvalReport {
   tasks: EvalTaskResult[];
   passK: Record<number, number>;
@@ -51,6 +55,7 @@ export interface EvalReport {
   processAccuracy: number;
 }
 
+/** Options of {@link evaluateModel}. */
 export interface EvalOptions {
   trials: number;
   /** The k of pass^k to report (each ≤ trials). Default [1, trials]. */
@@ -62,6 +67,7 @@ export interface EvalOptions {
   episode?: Partial<Omit<EpisodeOptions, 'tools' | 'user'>>;
 }
 
+/** Runs each task `o.trials` times with `agent` against the simulated world and reports per-task and mean pass^k, end accuracy and process accuracy. */
 export async function evaluateModel(agent: ChatProvider, tasks: readonly EvalTask[], o: EvalOptions): Promise<EvalReport> {
   const ks = [...new Set(o.k ?? [1, o.trials])].filter((k) => k >= 1 && k <= o.trials).sort((a, b) => a - b);
   const results: EvalTaskResult[] = [];

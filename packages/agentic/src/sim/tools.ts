@@ -17,6 +17,7 @@ import type { ToolSpec } from '../stages/tools.js';
 import { rng } from '../util.js';
 import { WorldModel, type WorldState } from './world.js';
 
+/** The outcome of one tool call as the agent sees it, and where it came from. */
 export interface ToolResult {
   ok: boolean;
   /** What the tool message carries back to the agent. */
@@ -27,6 +28,7 @@ export interface ToolResult {
   injectedFailure?: boolean;
 }
 
+/** Settings of the stateful tool simulator. */
 export interface SimulatorOptions {
   /** Chance of an injected transient failure per simulated call (0: none). */
   failureRate: number;
@@ -38,6 +40,7 @@ export interface SimulatorOptions {
   jsonAttempts: number;
 }
 
+/** Settings of an episode's tool layer. */
 export interface ToolLayerOptions {
   /** "auto": MCP tools on their servers, synthetic ones simulated; "simulated": everything simulated. */
   mode: 'auto' | 'simulated';
@@ -45,6 +48,7 @@ export interface ToolLayerOptions {
   callTimeoutMs: number;
 }
 
+/** One episode's tool layer: sends calls to MCP servers or the simulator and keeps the episode's world state. */
 export class EpisodeTools {
   readonly world: WorldModel;
   /** The connection each server got at its first call in this episode: a server that dies mid-episode fails the episode (no silent reconnect to a fresh, stateless server). */

@@ -10,6 +10,7 @@ import type { ChatProvider } from '@karakoram/llm';
 import { chatJson } from '../llm-json.js';
 import type { TaskSpec } from '../stages/tasks.js';
 
+/** One simulated user turn: its text, whether the user is done, and how it was made. */
 export interface UserTurn {
   text: string;
   done: boolean;
@@ -19,6 +20,7 @@ export interface UserTurn {
   tokens: number;
 }
 
+/** Settings of the user simulator. */
 export interface UserSimOptions {
   stopToken: string;
   maxTokens: number;
@@ -27,6 +29,7 @@ export interface UserSimOptions {
   seed: number;
 }
 
+/** A deterministic user turn: the greeting and instruction first, then a request for each checkpoint not yet called, then the stop token. */
 export function templateUserTurn(task: TaskSpec, turn: number, calledTools: readonly string[], stopToken: string): { text: string; done: boolean } {
   if (turn === 0) return { text: `${task.persona.greeting} ${task.instruction}`, done: false };
   const pending = task.rubric.checkpoints.find((c) => c.tool && !calledTools.includes(c.tool));
@@ -34,9 +37,11 @@ export function templateUserTurn(task: TaskSpec, turn: number, calledTools: read
   return { text: `Thanks, that is all I needed. ${stopToken}`, done: true };
 }
 
+/** Simulates the user of an episode from the task's persona and instruction. */
 export class UserSimulator {
   constructor(private readonly provider: ChatProvider | undefined, private readonly o: UserSimOptions) {}
 
+  /** The user's next turn: asks the LLM (when there is a provider), else falls back to {@link templateUserTurn}. */
   async next(task: TaskSpec, transcript: readonly { role: 'user' | 'assistant'; content: string }[], turn: number, calledTools: readonly string[]): Promise<UserTurn> {
     const reasons: string[] = [];
     let tokens = 0;

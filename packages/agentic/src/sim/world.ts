@@ -8,8 +8,10 @@
  */
 import { stableStringify } from '../util.js';
 
+/** The simulated world's state: collections by name (JSON). */
 export type WorldState = Record<string, unknown>;
 
+/** The result of applying one tool call to the world. */
 export interface WorldResult {
   ok: boolean;
   result: unknown;
@@ -31,6 +33,7 @@ export function verbNoun(tool: string): [string, string] {
 
 const clone = <T>(v: T): T => (v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T));
 
+/** The deterministic rules world model: collections keyed by id, changed by tool calls named verb_noun. */
 export class WorldModel {
   state: WorldState;
   private counter = 0;
@@ -47,6 +50,7 @@ export class WorldModel {
     return fresh;
   }
 
+  /** Applies one tool call to the state by its verb (create, update, delete, read…) and noun; returns the result. */
   apply(tool: string, args: Record<string, unknown>): WorldResult {
     const [verb, noun] = verbNoun(tool);
     const idKey = ['id', `${noun}_id`, `${noun}Id`, 'name'].find((k) => typeof args[k] === 'string' || typeof args[k] === 'number');
@@ -84,6 +88,7 @@ export class WorldModel {
     return { ok: true, result: { ok: true, tool, arguments: args } };
   }
 
+  /** A deep copy of the current state. */
   snapshot(): WorldState {
     return clone(this.state);
   }

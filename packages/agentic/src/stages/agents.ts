@@ -10,6 +10,7 @@
 import { rng, shuffle } from '../util.js';
 import type { ToolSpec } from './tools.js';
 
+/** One agent: a system prompt and the tools it may call, in one domain. */
 export interface AgentSpec {
   id: string;
   domain: string;
@@ -17,6 +18,7 @@ export interface AgentSpec {
   tools: ToolSpec[];
 }
 
+/** Settings of agent sampling. */
 export interface AgentSampling {
   count: number;
   toolsPerAgent: number;
@@ -27,11 +29,13 @@ export interface AgentSampling {
   crossDomain: number;
 }
 
+/** The system prompt of an agent for `domain` with these tools. */
 export function systemPromptFor(domain: string, tools: readonly ToolSpec[]): string {
   return `You are a careful assistant for ${domain.replace(/[_-]+/g, ' ')}. Use the tools (${tools.map((t) => t.name).join(', ')}) to do what the user asks; ` +
     'call a tool rather than guessing, check results, and reply with a short summary when the request is complete.';
 }
 
+/** Samples `o.count` agents, spreading them over the domains, each with a tool subset of one domain (plus pinned and occasional cross-domain tools). */
 export function sampleAgents(tools: readonly ToolSpec[], o: AgentSampling): AgentSpec[] {
   const byDomain = new Map<string, ToolSpec[]>();
   for (const t of tools) (byDomain.get(t.domain) ?? byDomain.set(t.domain, []).get(t.domain)!).push(t);

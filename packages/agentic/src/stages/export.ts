@@ -14,6 +14,7 @@ import { readRecords, writeFileAtomic, type FailureRecord, type StageFiles } fro
 import type { Verdict } from './judge.js';
 import type { Trajectory } from './trajectories.js';
 
+/** One SFT example (sft.jsonl): OpenAI chat messages and tools, with metadata. */
 export interface SftExample {
   id: string;
   messages: ChatMessage[];
@@ -21,6 +22,7 @@ export interface SftExample {
   meta: { taskId: string; agentId: string; domain: string; score: number; judge: Verdict['via']; turns: number; forcedCalls: number };
 }
 
+/** Summary statistics of a synth run (stats.json). */
 export interface SynthStats {
   trajectories: number;
   judged: number;
@@ -44,6 +46,7 @@ export function toSftExample(t: Trajectory, v: Verdict): SftExample {
   return { id: t.id, messages, tools: t.tools, meta: { taskId: t.taskId, agentId: t.agentId, domain: t.domain, score: v.score, judge: v.via, turns: t.turns, forcedCalls: t.calls.filter((c) => c.forced).length } };
 }
 
+/** Writes each passing trajectory as an SFT example (checked against the chat schema); returns the counts exported and invalid. */
 export function exportSft(trajectories: readonly Trajectory[], verdicts: readonly Verdict[], files: StageFiles<SftExample>): { exported: number; invalid: number } {
   const byId = new Map(trajectories.map((t) => [t.id, t]));
   let exported = 0;
@@ -64,6 +67,7 @@ export function exportSft(trajectories: readonly Trajectory[], verdicts: readonl
   return { exported, invalid };
 }
 
+/** The run's stats: counts and pass rates (overall and per domain), tool use, turns, terminations and failures. */
 export function computeStats(trajectories: readonly Trajectory[], verdicts: readonly Verdict[], exported: number, failures: readonly FailureRecord[]): SynthStats {
   const byDomain: SynthStats['byDomain'] = {};
   for (const v of verdicts) {
@@ -117,4 +121,5 @@ export async function readFailures(paths: readonly string[]): Promise<FailureRec
   return out;
 }
 
+/** Writes the stats as pretty JSON, atomically. */
 export const writeStats = (path: string, s: SynthStats): void => writeFileAtomic(path, `${JSON.stringify(s, null, 2)}\n`);

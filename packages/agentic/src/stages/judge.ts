@@ -18,6 +18,7 @@ import { snippet } from '../util.js';
 import type { TaskSpec } from './tasks.js';
 import type { Trajectory } from './trajectories.js';
 
+/** The rule checks of one trajectory. */
 export interface RuleChecks {
   /** Expected calls matched in order by successful calls / expected calls. */
   milestoneRate: number;
@@ -27,6 +28,7 @@ export interface RuleChecks {
   termination: Trajectory['termination'];
 }
 
+/** The judged outcome of one trajectory (judged.jsonl). */
 export interface Verdict {
   id: string;
   taskId: string;
@@ -38,6 +40,7 @@ export interface Verdict {
   checks: RuleChecks;
 }
 
+/** Settings of the judge stage. */
 export interface JudgeOptions {
   onUnparsable: 'fail' | 'rules';
   jsonAttempts: number;
@@ -45,6 +48,7 @@ export interface JudgeOptions {
   seed: number;
 }
 
+/** Rule-based checks of a trajectory against its task (milestones in order, expected tools, invalid calls). */
 export function ruleChecks(t: Trajectory, task: TaskSpec): RuleChecks {
   let i = 0;
   for (const c of t.calls) if (c.ok && task.expectedCalls[i]?.name === c.name) i++;
@@ -102,6 +106,7 @@ export async function judgeOne(judge: ChatProvider, t: Trajectory, task: TaskSpe
   };
 }
 
+/** Judges every trajectory not yet judged and writes one verdict each to `files`. */
 export async function runJudge(judge: ChatProvider, trajectories: readonly Trajectory[], tasks: ReadonlyMap<string, TaskSpec>, files: StageFiles<Verdict>, o: JudgeOptions & { tick?: () => void }): Promise<void> {
   for (const t of trajectories) {
     if (files.isDone(t.id)) continue;

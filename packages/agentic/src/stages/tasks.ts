@@ -18,26 +18,31 @@ import type { StageFiles } from '../stage-io.js';
 import { hash32 } from '../util.js';
 import type { AgentSpec } from './agents.js';
 
+/** A tool call the task expects, with its arguments. */
 export interface ExpectedCall {
   name: string;
   arguments: Record<string, unknown>;
 }
+/** One step the task's rubric checks. */
 export interface Checkpoint {
   description: string;
   /** The tool this checkpoint is about, when it is one call. */
   tool?: string;
   arguments?: Record<string, unknown>;
 }
+/** How a task's outcome is judged: success criteria, expected tools and checkpoints. */
 export interface Rubric {
   successCriteria: string[];
   expectedTools: string[];
   checkpoints: Checkpoint[];
 }
+/** A user persona the simulator plays. */
 export interface Persona {
   name: string;
   style: string;
   greeting: string;
 }
+/** One task (tasks.jsonl): an instruction for an agent, the persona asking it, and the rubric and calls it is judged by. */
 export interface TaskSpec {
   id: string;
   agentId: string;
@@ -50,6 +55,7 @@ export interface TaskSpec {
   via: 'llm' | 'template';
 }
 
+/** The built-in user personas. */
 export const PERSONAS: readonly Persona[] = [
   { name: 'busy-professional', style: 'terse, wants it done fast', greeting: 'Hi, quick one.' },
   { name: 'careful-planner', style: 'precise, double-checks details', greeting: 'Hello, I would like to get this exactly right.' },
@@ -132,6 +138,7 @@ export function taskFromJson(v: unknown, agent: AgentSpec, id: string, j: number
   return why.length ? `invalid task: ${why.join('; ')}` : task;
 }
 
+/** Settings of task generation. */
 export interface TaskGenOptions {
   perAgent: number;
   jsonAttempts: number;
@@ -140,6 +147,7 @@ export interface TaskGenOptions {
   fallback: boolean;
 }
 
+/** Generates `o.perAgent` tasks per agent with the LLM (or the template fallback) into `files`, skipping those already done. */
 export async function generateTasks(provider: ChatProvider, agents: readonly AgentSpec[], files: StageFiles<TaskSpec>, o: TaskGenOptions, tick: () => void = () => undefined): Promise<void> {
   for (const agent of agents) {
     for (let j = 0; j < o.perAgent; j++) {

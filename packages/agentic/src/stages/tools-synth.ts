@@ -16,6 +16,7 @@ import type { StageFiles } from '../stage-io.js';
 import { normalizeName, rng, shuffle } from '../util.js';
 import { toolKey, type ToolSpec } from './tools.js';
 
+/** One synthesized domain (domains.jsonl). */
 export interface DomainRecord {
   id: string;
   category: string;
@@ -24,6 +25,7 @@ export interface DomainRecord {
   via: 'llm' | 'template';
 }
 
+/** Settings of the domain-evolution tool synthesis. */
 export interface EvolveOptions {
   domainsPerCategory: number;
   toolsPerDomain: number;

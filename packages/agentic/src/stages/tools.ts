@@ -24,6 +24,7 @@ export interface ToolSpec {
   schemaHash: string;
 }
 
+/** The id of an MCP server's tool ("mcp:SERVER/NAME"). */
 export const mcpToolId = (server: string, name: string): string => `mcp:${server}/${name}`;
 
 /** A ToolSpec as an OpenAI function tool. */
@@ -35,6 +36,7 @@ export const toToolDefinition = (t: Pick<ToolSpec, 'name' | 'description' | 'inp
 /** Dedup key: normalized name + schema hash. */
 export const toolKey = (t: Pick<ToolSpec, 'name' | 'inputSchema'>): string => `${normalizeName(t.name)}#${schemaHash(t.inputSchema)}`;
 
+/** Counts from listing the MCP servers' tools. */
 export interface McpListingSummary {
   servers: number;
   tools: number;

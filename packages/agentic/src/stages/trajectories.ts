@@ -33,6 +33,7 @@ import type { AgentSpec } from './agents.js';
 import type { TaskSpec } from './tasks.js';
 import { toToolDefinition, type ToolSpec } from './tools.js';
 
+/** One tool call the agent made in an episode. */
 export interface TrajectoryCall {
   turn: number;
   id: string;
@@ -45,15 +46,19 @@ export interface TrajectoryCall {
   error?: string;
 }
 
+/** The kinds of {@link TrajectoryEvent}. */
 export type EventKind = 'no_tool_call' | 'forced_tool_call' | 'invalid_tool_args' | 'unknown_tool' | 'args_not_json' | 'tool_error' | 'injected_failure' | 'user_template' | 'tool_sim_rules';
+/** A noteworthy event in an episode (bad call, forced call, fallback…). */
 export interface TrajectoryEvent {
   turn: number;
   kind: EventKind;
   detail: string;
 }
 
+/** Why an episode ended. */
 export type Termination = 'user_done' | 'max_turns' | 'token_limit' | 'context_length';
 
+/** One episode's record (trajectories.jsonl): the agent's messages, its tool calls, events and how it ended. */
 export interface Trajectory {
   id: string;
   taskId: string;
@@ -71,8 +76,10 @@ export interface Trajectory {
   finalState: { simulated: WorldState; mcp: Record<string, unknown> };
 }
 
+/** The result of one episode: a trajectory or a final failure, with the non-final failures noted along the way. */
 export type EpisodeOutcome = { trajectory: Trajectory; failures: FailureRecord[] } | { failure: FailureRecord; failures: FailureRecord[] };
 
+/** Limits and sampling settings of an episode. */
 export interface EpisodeOptions {
   maxTurns: number;
   maxToolRounds: number;
@@ -87,6 +94,7 @@ export interface EpisodeOptions {
   tools: ToolLayerOptions;
 }
 
+/** Hooks into an episode (for tests). */
 export interface EpisodeHooks {
   /** Called before each tool call that passed validation (tests use it to kill a server mid-episode). */
   beforeToolCall?: (info: { task: TaskSpec; tool: ToolSpec; args: Record<string, unknown>; index: number; pool: McpPool | undefined }) => void | Promise<void>;
@@ -95,6 +103,7 @@ export interface EpisodeHooks {
 const isContextLength = (e: unknown): boolean =>
   (e as KarakoramError)?.code === 'context_length' || ((e as { status?: number })?.status === 400 && /context/i.test(errMessage(e)));
 
+/** Runs episodes: the user simulator and the agent take turns, the agent's tool calls going through the tool layer. */
 export class EpisodeRunner {
   private readonly user: UserSimulator;
   constructor(
@@ -108,6 +117,7 @@ export class EpisodeRunner {
     this.user = new UserSimulator(userProvider, o.user);
   }
 
+  /** Runs one episode of `task` with `agent`, starting from `initialState`; returns the trajectory or the final failure, plus non-final failures. */
   async run(task: TaskSpec, agent: AgentSpec, initialState: WorldState = {}): Promise<EpisodeOutcome> {
     const failures: FailureRecord[] = [];
     const note = (kind: string, reasons: string[], k: number | string): void => {

@@ -204,6 +204,7 @@ function probe(op: number): boolean {
   }
 }
 
+/** The WebAssembly features this engine supports: SIMD, relaxed SIMD (FMA) and shared-memory threads. */
 export interface WasmFeatures {
   simd: boolean;
   relaxedSimd: boolean;

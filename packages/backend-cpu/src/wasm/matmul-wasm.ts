@@ -4,6 +4,7 @@ import { CONTROL_BYTES, Ctl, runGemmPart, type GemmExports } from './gemm-driver
 import { DEFAULT_SHAPE, buildGemmModule, detectFeatures, type KernelShape, type WasmFeatures } from './gemm-kernel.js';
 import { defaultThreadCount, startPool, type ThreadPool } from './threads.js';
 
+/** Options of the WebAssembly matmul kernel: thread count, FMA and micro-kernel shape. */
 export interface WasmMatmulOptions {
   /** Threads including the calling one; default: all available parallelism. 1 = no workers. */
   threads?: number;
@@ -13,11 +14,13 @@ export interface WasmMatmulOptions {
   shape?: Partial<KernelShape>;
 }
 
+/** A ready WebAssembly SIMD matmul: the kernel to plug into CpuBackend and what it runs with. */
 export interface WasmMatmul {
   readonly kernel: MatmulKernel;
   readonly description: string;
   readonly features: WasmFeatures;
   readonly threads: number;
+  /** Terminates the worker threads (if any). */
   dispose(): Promise<void>;
 }
 

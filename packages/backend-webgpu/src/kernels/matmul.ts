@@ -12,8 +12,10 @@
  */
 import { header, u, type Program } from '../program.js';
 
+/** The matmul kernels: 'rb4' (register-blocked, vec4, aligned shapes only), 'rb' (same blocking, any shape), 'tiled' (workgroup tiles). */
 export type MatmulVariant = 'rb4' | 'rb' | 'tiled';
 
+/** One batched matmul as the kernels see it: sizes, transposes and per-operand batch strides. */
 export interface MatmulShape {
   batch: number;
   m: number;

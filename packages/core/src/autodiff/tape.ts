@@ -30,6 +30,7 @@ export interface NodeGroup {
 let recording = 0;
 let nextNodeId = 1;
 
+/** True inside valueAndGrads/vjp while the tape records (and not inside noGrad). */
 export const isRecording = (): boolean => recording > 0;
 
 export const isTracked = (t: Tensor): boolean => t.watched || t.node !== undefined;
@@ -123,6 +124,7 @@ export function installTapeOps(ops: { add: typeof accumulate; onesLike: typeof o
   zerosLike = ops.zerosLike;
 }
 
+/** What valueAndGrads returns: fn's result and one gradient per `wrt` tensor, in order. */
 export interface ValueAndGrads<T> {
   value: T;
   grads: Tensor[];

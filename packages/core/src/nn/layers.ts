@@ -32,6 +32,7 @@ export class Linear extends Module {
     super();
     this.weight = this.param('weight', tidy(() => randomNormal([outFeatures, inFeatures], init.seed, 0, init.std)), role);
   }
+  /** x · Wᵀ: [..., inFeatures] to [..., outFeatures]. */
   forward(x: Tensor): Tensor {
     return linear(x, this.weight);
   }
@@ -44,6 +45,7 @@ export class RMSNorm extends Module {
     super();
     this.weight = this.param('weight', ones([dim]), 'norm');
   }
+  /** x · rsqrt(mean(x², last axis) + eps) · weight. */
   forward(x: Tensor): Tensor {
     return rmsNorm(x, this.weight, this.eps);
   }
@@ -56,6 +58,7 @@ export class Embedding extends Module {
     super();
     this.weight = this.param('weight', tidy(() => randomNormal([numEmbeddings, dim], init.seed, 0, init.std)), 'embedding');
   }
+  /** Looks up the rows for i32 token ids: shape ids.shape + [dim]. */
   forward(ids: Tensor): Tensor {
     return gather(this.weight, ids, 0);
   }

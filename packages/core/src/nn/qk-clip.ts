@@ -29,8 +29,10 @@ export interface QkClipTarget {
    * recent training forward pass; undefined when there was none since the last reset.
    */
   lastMaxLogits(): Float32Array | undefined;
+  /** The weight rows QK-Clip rescales when `head`'s max logit exceeds tau. */
   headRows(head: number): HeadClipRows;
 }
 
+/** True for modules implementing QkClipTarget (marked by `qkClip: true`), so MuonClip can find them in a model. */
 export const isQkClipTarget = (m: unknown): m is QkClipTarget =>
   typeof m === 'object' && m !== null && (m as QkClipTarget).qkClip === true;

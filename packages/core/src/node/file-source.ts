@@ -2,8 +2,10 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { KarakoramError } from '../errors.js';
 import type { ByteSource } from '../safetensors/reader.js';
 
+/** A ByteSource backed by an open file handle; `close` releases the handle. */
 export interface FileSource extends ByteSource {
   readonly path: string;
+  /** Closes the file handle; reads after close throw. Safe to call twice. */
   close(): Promise<void>;
 }
 

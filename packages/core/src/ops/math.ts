@@ -8,6 +8,7 @@ import type { Backend } from '../backend.js';
 import * as P from './primitives.js';
 import { noGrad, recordGroup } from '../autodiff/tape.js';
 
+/** A tensor or a plain number; numbers are lifted to scalar tensors of the other operand's dtype and backend. */
 export type TensorLike = Tensor | number;
 
 const lift = (x: TensorLike, like: Tensor): Tensor => (typeof x === 'number' ? P.fill([], x, like.dtype, like.backend) : x);
@@ -42,12 +43,18 @@ function inferShape(v: unknown): number[] {
   return s;
 }
 
+/** A tensor of `shape` filled with 0. */
 export const zeros = (shape: readonly number[], dtype: DType = 'f32', backend?: Backend): Tensor => P.fill(shape, 0, dtype, backend);
+/** A tensor of `shape` filled with 1. */
 export const ones = (shape: readonly number[], dtype: DType = 'f32', backend?: Backend): Tensor => P.fill(shape, 1, dtype, backend);
+/** A tensor of `shape` filled with `value`. */
 export const full = (shape: readonly number[], value: number, dtype: DType = 'f32', backend?: Backend): Tensor => P.fill(shape, value, dtype, backend);
+/** Zeros with the shape, dtype and backend of `t`. */
 export const zerosLike = (t: Tensor): Tensor => P.fill(t.shape, 0, t.dtype, t.backend);
+/** Ones with the shape, dtype and backend of `t`. */
 export const onesLike = (t: Tensor): Tensor => P.fill(t.shape, 1, t.dtype, t.backend);
 
+/** The 1-D tensor [0, 1, ..., n-1] (i32 by default). */
 export function arange(n: number, dtype: DType = 'i32', backend: Backend = getBackend()): Tensor {
   const a = dtype === 'i32' ? new Int32Array(n) : new Float32Array(n);
   for (let i = 0; i < n; i++) a[i] = i;
@@ -60,6 +67,7 @@ export function randomUniform(shape: readonly number[], seed: number, lo = 0, hi
   return lo === 0 && hi === 1 ? u : add(mul(u, hi - lo), lo);
 }
 
+/** Normal(mean, std) draws from the counter-based generator, reproducible from `seed`. */
 export function randomNormal(shape: readonly number[], seed: number, mean = 0, std = 1, backend?: Backend): Tensor {
   const n = P.random(shape, 'normal', seed, backend);
   return mean === 0 && std === 1 ? n : add(mul(n, std), mean);
@@ -67,35 +75,64 @@ export function randomNormal(shape: readonly number[], seed: number, mean = 0, s
 
 // -- elementwise ------------------------------------------------------------------------------
 
+/** Elementwise a + b with numpy broadcasting. */
 export const add = (a: TensorLike, b: TensorLike): Tensor => bin('add', a, b);
+/** Elementwise a - b with numpy broadcasting. */
 export const sub = (a: TensorLike, b: TensorLike): Tensor => bin('sub', a, b);
+/** Elementwise a * b with numpy broadcasting. */
 export const mul = (a: TensorLike, b: TensorLike): Tensor => bin('mul', a, b);
+/** Elementwise a / b with numpy broadcasting. */
 export const div = (a: TensorLike, b: TensorLike): Tensor => bin('div', a, b);
+/** Elementwise a ** b with numpy broadcasting. */
 export const pow = (a: TensorLike, b: TensorLike): Tensor => bin('pow', a, b);
+/** Elementwise max(a, b) with numpy broadcasting. */
 export const maximum = (a: TensorLike, b: TensorLike): Tensor => bin('max', a, b);
+/** Elementwise min(a, b) with numpy broadcasting. */
 export const minimum = (a: TensorLike, b: TensorLike): Tensor => bin('min', a, b);
+/** Elementwise a == b as 1/0 in the input dtype. */
 export const equal = (a: TensorLike, b: TensorLike): Tensor => bin('eq', a, b);
+/** Elementwise a != b as 1/0 in the input dtype. */
 export const notEqual = (a: TensorLike, b: TensorLike): Tensor => bin('ne', a, b);
+/** Elementwise a < b as 1/0 in the input dtype. */
 export const less = (a: TensorLike, b: TensorLike): Tensor => bin('lt', a, b);
+/** Elementwise a <= b as 1/0 in the input dtype. */
 export const lessEqual = (a: TensorLike, b: TensorLike): Tensor => bin('le', a, b);
+/** Elementwise a > b as 1/0 in the input dtype. */
 export const greater = (a: TensorLike, b: TensorLike): Tensor => bin('gt', a, b);
+/** Elementwise a >= b as 1/0 in the input dtype. */
 export const greaterEqual = (a: TensorLike, b: TensorLike): Tensor => bin('ge', a, b);
 
+/** Elementwise -x. */
 export const neg = (x: Tensor): Tensor => P.unary('neg', x);
+/** Elementwise eˣ. */
 export const exp = (x: Tensor): Tensor => P.unary('exp', x);
+/** Elementwise natural logarithm. */
 export const log = (x: Tensor): Tensor => P.unary('log', x);
+/** Elementwise square root. */
 export const sqrt = (x: Tensor): Tensor => P.unary('sqrt', x);
+/** Elementwise 1 / sqrt(x). */
 export const rsqrt = (x: Tensor): Tensor => P.unary('rsqrt', x);
+/** Elementwise 1 / x. */
 export const reciprocal = (x: Tensor): Tensor => P.unary('reciprocal', x);
+/** Elementwise sine. */
 export const sin = (x: Tensor): Tensor => P.unary('sin', x);
+/** Elementwise cosine. */
 export const cos = (x: Tensor): Tensor => P.unary('cos', x);
+/** Elementwise hyperbolic tangent. */
 export const tanh = (x: Tensor): Tensor => P.unary('tanh', x);
+/** Elementwise logistic sigmoid 1 / (1 + e⁻ˣ). */
 export const sigmoid = (x: Tensor): Tensor => P.unary('sigmoid', x);
+/** Elementwise absolute value. */
 export const abs = (x: Tensor): Tensor => P.unary('abs', x);
+/** Elementwise sign: -1, 0 or 1. */
 export const sign = (x: Tensor): Tensor => P.unary('sign', x);
+/** Elementwise round toward -∞. */
 export const floor = (x: Tensor): Tensor => P.unary('floor', x);
+/** Elementwise x². */
 export const square = (x: Tensor): Tensor => P.unary('square', x);
+/** max(x, 0). */
 export const relu = (x: Tensor): Tensor => maximum(x, 0);
+/** SiLU (swish): x · sigmoid(x). */
 export const silu = (x: Tensor): Tensor => mul(x, sigmoid(x));
 
 /** cond ? a : b (cond nonzero means true). */
@@ -107,25 +144,32 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   return P.select(cond, ta, tb);
 }
 
+/** x converted to `dtype` (f32 to i32 truncates toward zero); a free view when the dtype already matches. */
 export const cast = P.cast;
 
 // -- reductions -------------------------------------------------------------------------------
 
+/** Sum over `axes` (all axes when omitted); `keepDims` keeps reduced dims as 1. */
 export const sum = (x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor => P.reduce('sum', x, axes, keepDims);
+/** Max over `axes` (all axes when omitted); `keepDims` keeps reduced dims as 1. */
 export const max = (x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor => P.reduce('max', x, axes, keepDims);
+/** Min over `axes` (all axes when omitted); `keepDims` keeps reduced dims as 1. */
 export const min = (x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor => P.reduce('min', x, axes, keepDims);
 
+/** Mean over `axes` (all axes when omitted); `keepDims` keeps reduced dims as 1. */
 export function mean(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
   const s = sum(x, axes, keepDims);
   const n = x.size / Math.max(1, s.size);
   return div(s, n);
 }
 
+/** i32 index of the largest value along the last axis (the first on ties); drops that axis. */
 export function argmax(x: Tensor): Tensor {
   const { indices } = P.topk(x, 1);
   return P.reshape(indices, x.shape.slice(0, -1));
 }
 
+/** log(Σ exp(x)) along `axis`, computed stably by subtracting the max first. */
 export function logSumExp(x: Tensor, axis = -1, keepDims = false): Tensor {
   const ax = normAxis('logSumExp', axis, x.rank);
   const m = P.cast(max(x, ax, true), x.dtype);
@@ -194,21 +238,32 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
 
 // -- movement sugar ---------------------------------------------------------------------------
 
+/** Same data in a new shape (a free view); one dim may be -1. */
 export const reshape = P.reshape;
+/** Reorders axes: output axis i is input axis perm[i]. */
 export const permute = P.permute;
+/** x[begin[i] : begin[i] + size[i]] on every axis; a size of -1 takes the rest of that axis. */
 export const slice = P.slice;
+/** Zero-pads `before[i]` and `after[i]` elements on each axis. */
 export const pad = P.pad;
+/** Joins tensors along `axis` (every other dim must match). */
 export const concat = P.concat;
+/** Broadcasts x to `shape` (numpy rules; leading dims may be added). */
 export const broadcastTo = P.broadcastTo;
+/** Indexes x along `axis` with i32 `indices`: shape x[:axis] + indices.shape + x[axis+1:]. */
 export const gather = P.gather;
+/** The adjoint of gather: zeros of `shape` with `updates` added at the indexed positions (duplicates accumulate). */
 export const scatterAdd = P.scatterAdd;
+/** The k largest values along the last axis and their i32 indices (descending, stable). */
 export const topk = P.topk;
 
+/** Inserts a size-1 axis at `axis` (negative counts from the end of the result). */
 export function expandDims(x: Tensor, axis: number): Tensor {
   const ax = axis < 0 ? axis + x.rank + 1 : axis;
   return P.reshape(x, [...x.shape.slice(0, ax), 1, ...x.shape.slice(ax)]);
 }
 
+/** Removes the size-1 axis at `axis`; throws if that dim is not 1. */
 export function squeeze(x: Tensor, axis: number): Tensor {
   const ax = normAxis('squeeze', axis, x.rank);
   if (x.shape[ax] !== 1) throw new ShapeError('squeeze', `axis ${axis} of ${fmtShape(x.shape)} is not 1`);
@@ -249,6 +304,7 @@ export function takeAlongLastAxis(x: Tensor, idx: Tensor): Tensor {
   return P.reshape(out, idx.shape);
 }
 
+/** f32 one-hot encoding of i32 `idx`: a new last axis of length `depth`. */
 export function oneHot(idx: Tensor, depth: number): Tensor {
   const r = P.reshape(arange(depth, 'i32', idx.backend), [...Array(idx.rank).fill(1), depth]);
   return P.cast(equal(expandDims(idx, -1), r), 'f32');

@@ -99,6 +99,7 @@ export interface AttentionOptions {
   mask?: Tensor;
 }
 
+/** What ops.attention returns: the attended values and each query row's max logit (for QK-Clip). */
 export interface AttentionResult {
   /** softmax(scale·q·kᵀ + mask) · v: [B, H, T, Dv]. */
   out: Tensor;

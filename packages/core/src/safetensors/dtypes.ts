@@ -8,6 +8,7 @@ export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'F8_E4M3
 /** The dtypes Karakoram writes. */
 export type SafetensorsWriteDType = 'F32' | 'BF16' | 'I32';
 
+/** Bytes per element of each safetensors dtype Karakoram reads. */
 export const DTYPE_BYTES: Readonly<Record<SafetensorsDType, number>> = {
   F32: 4,
   F16: 2,
@@ -20,6 +21,7 @@ export const DTYPE_BYTES: Readonly<Record<SafetensorsDType, number>> = {
 /** Names the spec defines that we recognise but do not read, so the error can say "unsupported" rather than "unknown". */
 export const KNOWN_UNSUPPORTED = ['F64', 'I8', 'U8', 'I16', 'U16', 'U32', 'U64', 'BOOL', 'F8_E5M2', 'F8_E8M0', 'F6_E2M3', 'F6_E3M2', 'F4', 'C64'];
 
+/** Whether a header dtype name is one Karakoram can read. */
 export const isSupportedDType = (d: string): d is SafetensorsDType => Object.hasOwn(DTYPE_BYTES, d);
 
 const f32 = new Float32Array(1);

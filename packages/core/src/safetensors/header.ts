@@ -7,6 +7,7 @@
 import { SafetensorsError, fmtShape } from '../errors.js';
 import { DTYPE_BYTES, KNOWN_UNSUPPORTED, isSupportedDType, type SafetensorsDType } from './dtypes.js';
 
+/** One tensor's header entry: name, stored dtype, shape and byte range in the data section. */
 export interface TensorInfo {
   readonly name: string;
   readonly dtype: SafetensorsDType;
@@ -16,6 +17,7 @@ export interface TensorInfo {
   readonly end: number;
 }
 
+/** A parsed, validated safetensors header. */
 export interface Header {
   /** In file order of their data. */
   readonly tensors: ReadonlyMap<string, TensorInfo>;

@@ -13,7 +13,9 @@ import { headerLength, parseHeader, type Header, type TensorInfo } from './heade
 /** Random-access bytes. `read` must return exactly `length` bytes or throw. */
 export interface ByteSource {
   readonly size: number;
+  /** Exactly `length` bytes starting at byte `offset`. */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /** Releases the underlying resource (file handle), if any. */
   close?(): Promise<void>;
 }
 
@@ -24,6 +26,7 @@ export interface RawTensor {
   data: Float32Array | Int32Array;
 }
 
+/** A ByteSource over bytes already in memory (reads are zero-copy subarrays). */
 export function bytesSource(bytes: Uint8Array): ByteSource {
   return {
     size: bytes.byteLength,
@@ -53,6 +56,10 @@ export function decodeTensor(info: TensorInfo, bytes: Uint8Array, file: string):
   return { dtype: widened(info.dtype), shape: info.shape, data };
 }
 
+/**
+ * A safetensors file opened for random access: the header is parsed on open, and each tensor
+ * is read from the ByteSource only when asked for. Create with SafetensorsReader.open.
+ */
 export class SafetensorsReader {
   private constructor(
     readonly source: ByteSource,
@@ -61,6 +68,7 @@ export class SafetensorsReader {
     private readonly header: Header,
   ) {}
 
+  /** Reads and validates the header of `source`; `file` names it in errors. */
   static async open(source: ByteSource, file = 'safetensors'): Promise<SafetensorsReader> {
     const n = headerLength(source.size >= 8 ? await source.read(0, 8) : new Uint8Array(0), source.size, file);
     return new SafetensorsReader(source, file, parseHeader(await source.read(8, n), source.size, file));
@@ -73,12 +81,15 @@ export class SafetensorsReader {
   get tensors(): ReadonlyMap<string, TensorInfo> {
     return this.header.tensors;
   }
+  /** Tensor names in data order. */
   names(): string[] {
     return [...this.header.tensors.keys()];
   }
+  /** Whether the file holds a tensor named `name`. */
   has(name: string): boolean {
     return this.header.tensors.has(name);
   }
+  /** Name, dtype, shape and offsets of one tensor; throws if there is none by that name. */
   info(name: string): TensorInfo {
     const t = this.header.tensors.get(name);
     if (!t) throw new SafetensorsError(`no tensor named "${name}" (the file has ${this.header.tensors.size})`, this.file);
@@ -98,11 +109,13 @@ export class SafetensorsReader {
   async read(name: string, backend: Backend = getBackend()): Promise<Tensor> {
     return toTensor(await this.readRaw(name), backend);
   }
+  /** Closes the underlying source, if it can be closed. */
   async close(): Promise<void> {
     await this.source.close?.();
   }
 }
 
+/** Uploads a RawTensor to `backend` (the current one by default). */
 export function toTensor(raw: RawTensor, backend: Backend = getBackend()): Tensor {
   return wrap(backend, backend.upload(raw.data, raw.dtype), [...raw.shape], raw.dtype);
 }

@@ -15,8 +15,10 @@ export interface StoredTensor {
   shape: readonly number[];
   bytes: Uint8Array;
 }
+/** Anything writeSafetensors can store: a backend Tensor, host values, or already-encoded bytes. */
 export type WritableTensor = Tensor | RawTensor | StoredTensor;
 
+/** Options for encodeSafetensors / writeSafetensors. */
 export interface WriteOptions {
   /** How float tensors are stored (default F32). Integer tensors are always I32; StoredTensors as they are. */
   dtype?: 'F32' | 'BF16';

@@ -3,6 +3,7 @@ export interface OpenAIErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null };
 }
 
+/** An error with an HTTP status, answered as an OpenAI-style error body. */
 export class HttpError extends Error {
   constructor(
     readonly status: number,
@@ -13,6 +14,7 @@ export class HttpError extends Error {
   ) {
     super(message);
   }
+  /** The OpenAI-style error body of this error. */
   body(): OpenAIErrorBody {
     return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
   }

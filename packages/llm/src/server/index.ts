@@ -22,6 +22,7 @@ import { parseChatBody } from './schema.js';
 export { HttpError, type OpenAIErrorBody } from './errors.js';
 export { ChatCompletionBody, parseChatBody } from './schema.js';
 
+/** Options of {@link startServer}. */
 export interface ServerOptions {
   /** A checkpoint directory to load (with its tokenizer) … */
   model?: string;
@@ -41,11 +42,13 @@ export interface ServerOptions {
   backend?: string;
 }
 
+/** A started server. */
 export interface RunningServer {
   /** e.g. http://127.0.0.1:41234 (the API is under /v1). */
   url: string;
   provider: ChatProvider;
   app: FastifyInstance;
+  /** Stops the server (and frees the model it loaded). */
   close(): Promise<void>;
 }
 
@@ -63,6 +66,7 @@ function toHttpError(e: unknown): HttpError {
   return new HttpError(500, `internal error: ${(e as Error)?.message ?? String(e)}`, 'server_error', null, 'internal_error');
 }
 
+/** Starts an OpenAI-compatible HTTP server (/v1) for a provider, or for a checkpoint it loads. */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let provider = opts.provider;
   let dispose: (() => void) | undefined;

@@ -6,8 +6,10 @@
  */
 import { KarakoramError, fmtShape } from '@karakoram/core';
 
+/** Suffix of the tensor holding an FP8 weight's block scales: `<name>_scale_inv`. */
 export const SCALE_SUFFIX = '_scale_inv';
 
+/** Shape of the scale grid for a 2-D weight in `block` = [rows, cols] blocks (edge blocks partial). */
 export function expectedScaleShape(shape: readonly number[], block: readonly [number, number]): number[] {
   return [Math.ceil(shape[0]! / block[0]), Math.ceil(shape[1]! / block[1])];
 }

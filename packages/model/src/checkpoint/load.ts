@@ -14,12 +14,17 @@ import { assertCheckpointMatches } from './validate.js';
 export interface CheckpointSource {
   /** A name for errors: the directory or URL. */
   readonly name: string;
+  /** Whether `file` exists in the checkpoint. */
   has(file: string): Promise<boolean>;
+  /** A whole file as text (config.json, the shard index). */
   readText(file: string): Promise<string>;
+  /** A random-access byte source over `file` (a safetensors shard). */
   open(file: string): Promise<ByteSource>;
 }
 
+/** The shard index of a multi-file checkpoint (its weight_map says which shard holds each tensor). */
 export const INDEX_FILE = 'model.safetensors.index.json';
+/** The weights file of a single-file checkpoint. */
 export const SINGLE_FILE = 'model.safetensors';
 
 interface Location {
@@ -28,6 +33,10 @@ interface Location {
   scale?: { reader: SafetensorsReader; info: TensorInfo };
 }
 
+/**
+ * An opened Hugging Face checkpoint: parsed config and every shard's header, with tensors read
+ * lazily (FP8 weights dequantized on read, MTP layers skipped). Create with Checkpoint.open.
+ */
 export class Checkpoint {
   private constructor(
     readonly source: CheckpointSource,
@@ -40,6 +49,7 @@ export class Checkpoint {
     private readonly readers: SafetensorsReader[],
   ) {}
 
+  /** Reads config.json and every shard header, checking the index against the shards; reads no weights. */
   static async open(source: CheckpointSource): Promise<Checkpoint> {
     const rawConfig = await readJson(source, 'config.json');
     const config = parseModelConfig(rawConfig, `${source.name}/config.json`);
@@ -94,6 +104,7 @@ export class Checkpoint {
     const block = blockSizeOf(this.config.quantization_config);
     return { dtype: 'f32', shape: raw.shape, data: dequantizeBlocks(raw.data as Float32Array, raw.shape, scale.data as Float32Array, block) };
   }
+  /** One tensor (dequantized if FP8) uploaded to `backend` (the current one by default). */
   async tensor(name: string, backend: Backend = getBackend()): Promise<Tensor> {
     return toTensor(await this.raw(name), backend);
   }
@@ -114,6 +125,7 @@ export class Checkpoint {
     return out;
   }
 
+  /** Closes every shard's byte source. */
   async close(): Promise<void> {
     await Promise.all(this.readers.map((r) => r.close()));
   }

@@ -7,6 +7,7 @@ import { KarakoramError, sizeOf } from '@karakoram/core';
 import type { ModelConfig } from '../config.js';
 import { INDEX_FILE, SINGLE_FILE } from './load.js';
 
+/** How a model is written as a Hugging Face checkpoint: float storage dtype and shard size. */
 export interface SaveOptions {
   /** How float tensors are stored (default BF16, as the public checkpoints are); integer tensors are I32. */
   dtype?: 'F32' | 'BF16';
@@ -14,12 +15,17 @@ export interface SaveOptions {
   shardBytes?: number;
 }
 
+/** Which tensors go to which file (HF `model-0000i-of-0000n` names), plus the index when sharded. */
 export interface ShardPlan {
   shards: { file: string; names: string[]; bytes: number }[];
   /** The index file's content when sharded. */
   index?: { metadata: { total_size: number }; weight_map: Record<string, string> };
 }
 
+/**
+ * Groups tensors, in order, into shards of at most `shardBytes` (at the stored dtype), without
+ * writing anything; one group becomes a single model.safetensors with no index.
+ */
 export function planShards(tensors: ReadonlyMap<string, { dtype: 'f32' | 'i32'; shape: readonly number[] }>, opts: SaveOptions = {}): ShardPlan {
   const floatBytes = (opts.dtype ?? 'BF16') === 'BF16' ? 2 : 4;
   const limit = opts.shardBytes ?? Infinity;

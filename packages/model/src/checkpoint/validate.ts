@@ -4,6 +4,7 @@
  */
 import { MismatchError, fmtShape } from '@karakoram/core';
 
+/** One difference between expected and found tensors: missing, unexpected, or the wrong shape. */
 export type CheckpointMismatch =
   | { kind: 'missing'; name: string; expected: readonly number[] }
   | { kind: 'unexpected'; name: string; found: readonly number[] }
@@ -24,6 +25,7 @@ export function validateCheckpoint(
   return out;
 }
 
+/** One line of text for a mismatch, as listed in the MismatchError. */
 export function describeMismatch(m: CheckpointMismatch): string {
   switch (m.kind) {
     case 'missing':

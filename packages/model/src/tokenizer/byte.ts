@@ -4,6 +4,7 @@
  */
 import type { Tokenizer } from './types.js';
 
+/** ByteTokenizer's special tokens, in id order from 256 (bos, eos, pad, then the chat markers). */
 export const BYTE_SPECIALS = ['<|bos|>', '<|eos|>', '<|pad|>', '<|im_start|>', '<|im_end|>'] as const;
 
 export class ByteTokenizer implements Tokenizer {

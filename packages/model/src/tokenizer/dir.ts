@@ -8,6 +8,10 @@ import type { Tokenizer, TokenizerConfigJson } from './types.js';
 
 const exists = async (p: string): Promise<boolean> => (await stat(p).catch(() => undefined))?.isFile() === true;
 
+/**
+ * Loads the tokenizer in an HF model directory: tokenizer.json if present, else Kimi's
+ * tiktoken.model, with specials and bos/eos from tokenizer_config.json when it exists.
+ */
 export async function loadTokenizerDir(dir: string): Promise<Tokenizer> {
   const cfgPath = join(dir, 'tokenizer_config.json');
   let config: TokenizerConfigJson = {};

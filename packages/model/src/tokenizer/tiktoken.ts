@@ -16,6 +16,7 @@ import { maxOf, tokenText, type Tokenizer, type TokenizerConfigJson } from './ty
 const CONTRACTION = "(?:'[sS\u017f]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])";
 const UPPER = '(?:(?!\\p{Script=Han})[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}])';
 const LOWER = '(?:(?!\\p{Script=Han})[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}])';
+/** Kimi K2's pre-tokenizer split pattern as JS regex source (use with the `u` flag). */
 export const KIMI_PATTERN = [
   '[\\p{Script=Han}]+',
   `[^\\r\\n\\p{L}\\p{N}]?${UPPER}*${LOWER}+${CONTRACTION}?`,
@@ -49,6 +50,7 @@ export function parseTiktokenRanks(text: string, file = 'tiktoken.model'): Map<s
   return ranks;
 }
 
+/** What a TiktokenTokenizer is built from: the ranks file, the split pattern and the special tokens. */
 export interface TiktokenOptions {
   /** The ranks file's text. */
   ranks: string;

@@ -20,6 +20,7 @@ export interface TokenizerConfigJson {
   [key: string]: unknown;
 }
 
+/** The text of a tokenizer_config.json token entry, which may be a string or an `{ content }` object. */
 export const tokenText = (t: TokenizerConfigJson['bos_token']): string | undefined => (t == null ? undefined : typeof t === 'string' ? t : t.content);
 
 /** Largest value, -1 for none (a loop: spreading 160k ids into Math.max overflows some engines' argument limit). */

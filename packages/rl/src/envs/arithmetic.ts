@@ -5,6 +5,7 @@
 import { hash32 } from '@karakoram/core';
 import { firstLine, inSplit, type Env, type Split, type StepResult } from './types.js';
 
+/** Settings of {@link ArithmeticEnv}. */
 export interface ArithmeticOptions {
   /** Operands are drawn from [0, maxOperand]. */
   maxOperand?: number;
@@ -13,6 +14,7 @@ export interface ArithmeticOptions {
   tokenBudget?: number;
 }
 
+/** The arithmetic problem for `seed` (deterministic; drawn until it falls in `o.split`). */
 export function arithmeticProblem(seed: number, o: ArithmeticOptions = {}): { a: number; b: number; op: '+' | '-' | '*'; answer: number } {
   const max = o.maxOperand ?? 50;
   const ops = o.ops ?? ['+'];
@@ -25,6 +27,7 @@ export function arithmeticProblem(seed: number, o: ArithmeticOptions = {}): { a:
   }
 }
 
+/** Single-turn arithmetic: answer "a op b=" with the number. */
 export class ArithmeticEnv implements Env {
   readonly name = 'arithmetic';
   readonly tokenBudget: number;
@@ -32,11 +35,13 @@ export class ArithmeticEnv implements Env {
   constructor(readonly options: ArithmeticOptions = {}) {
     this.tokenBudget = options.tokenBudget ?? 8;
   }
+  /** Draws the problem for `seed` and returns its prompt ("a+b="). */
   reset(seed: number): string {
     const p = arithmeticProblem(seed, this.options);
     this.answer = p.answer;
     return `${p.a}${p.op}${p.b}=`;
   }
+  /** Rewards 1 for the exact answer on the first line, else 0; the episode ends. */
   step(action: string): StepResult {
     const text = firstLine(action);
     const ok = /^-?\d+$/.test(text) && Number(text) === this.answer;

@@ -9,6 +9,7 @@
 import { hash32 } from '@karakoram/core';
 import { firstLine, type Env, type StepResult } from './types.js';
 
+/** Evaluates an integer expression (+ - * with truncating /, unary minus, parentheses): the calculator tool. Throws when it does not parse. */
 export function evaluateExpression(expr: string): number {
   let i = 0;
   const s = expr.replace(/\s+/g, '');
@@ -46,6 +47,7 @@ export function evaluateExpression(expr: string): number {
   return v;
 }
 
+/** Multi-turn tool use: the policy may call a calculator tool before answering a multiplication. */
 export class CalculatorEnv implements Env {
   readonly name = 'calculator';
   readonly tokenBudget: number;
@@ -54,6 +56,7 @@ export class CalculatorEnv implements Env {
   constructor(readonly options: { maxOperand?: number; maxCalls?: number; tokenBudget?: number } = {}) {
     this.tokenBudget = options.tokenBudget ?? 40;
   }
+  /** Draws a two-digit multiplication for `seed` and returns its prompt ("Q a*b"). */
   reset(seed: number): string {
     const max = this.options.maxOperand ?? 99;
     const a = 10 + (hash32(seed, 0) % (max - 9));
@@ -62,6 +65,7 @@ export class CalculatorEnv implements Env {
     this.calls = 0;
     return `Q ${a}*${b}\n`;
   }
+  /** Answers a "CALL calc(EXPR)" line with the result as an observation (up to `maxCalls`), or scores an "ANSWER N" line. */
   step(action: string): StepResult {
     const line = firstLine(action);
     const call = /^CALL calc\((.*)\)$/.exec(line);

@@ -5,6 +5,7 @@
 import { hash32 } from '@karakoram/core';
 import { firstLine, type Env, type StepResult } from './types.js';
 
+/** Single-turn string reversal with partial credit. */
 export class ReverseEnv implements Env {
   readonly name = 'reverse';
   readonly tokenBudget: number;
@@ -12,6 +13,7 @@ export class ReverseEnv implements Env {
   constructor(readonly options: { minLength?: number; maxLength?: number; alphabet?: string; tokenBudget?: number } = {}) {
     this.tokenBudget = options.tokenBudget ?? (options.maxLength ?? 5) + 2;
   }
+  /** Draws a random string for `seed` and returns its prompt ("rev STRING="). */
   reset(seed: number): string {
     const lo = this.options.minLength ?? 3;
     const hi = this.options.maxLength ?? 5;
@@ -22,6 +24,7 @@ export class ReverseEnv implements Env {
     this.target = [...s].reverse().join('');
     return `rev ${s}=`;
   }
+  /** Rewards 1 for the exact reversal, else partial credit (up to 0.5) for characters in place. */
   step(action: string): StepResult {
     const got = firstLine(action);
     if (got === this.target) return { reward: 1, done: true, info: { target: this.target } };

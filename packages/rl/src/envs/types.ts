@@ -11,19 +11,24 @@ export interface StepResult {
   info?: Record<string, unknown>;
 }
 
+/** An RL environment: prompts from seeds, and rewards for the policy's turns. */
 export interface Env {
   readonly name: string;
   /** Per-task token budget: sampled tokens allowed over the whole episode. */
   readonly tokenBudget: number;
+  /** Starts an episode for `seed`; returns the prompt text. */
   reset(seed: number): string;
+  /** Takes one turn of the policy's text; returns the reward, whether the episode is done, and any observation. */
   step(action: string): StepResult;
 }
 
+/** Makes a fresh environment (one per episode). */
 export type EnvFactory = () => Env;
 
 /** Train / held-out split of a task's prompts by a hash of the prompt's identity. */
 export type Split = 'train' | 'heldout' | 'all';
 
+/** Whether a prompt with this key falls in `split` (every `heldOutEvery`-th by hash is held out). */
 export function inSplit(key: number, split: Split, heldOutEvery = 5): boolean {
   if (split === 'all') return true;
   const h = (Math.imul(key ^ 0x9e3779b9, 0x85ebca6b) >>> 13) % heldOutEvery;
