@@ -1,59 +1,35 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { connect } from 'node:net';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { haveRedis, requireRedis, startRedis, type RedisServer } from '../../data-rephrase/test/redis.js';
 import { startServer, type RunningServer } from '@karakoram/llm';
 import { redisConnection } from '@karakoram/data-rephrase';
 import { ScriptedProvider, parseSynthConfig, readRecords, runSynth, runSynthQueue, startSynthWorkers, synthPaths, trajectoryJobId, type AgentSpec, type SynthConfigInput, type TaskSpec, type Trajectory } from '../src/index.js';
-import { freePort, readJsonlFile, tempDir } from './helpers.js';
+import { readJsonlFile, tempDir } from './helpers.js';
 
 /**
  * The trajectory stage as BullMQ jobs (jobId = task id) on a real Redis: a redis-server started
  * here, workers in this process, the LLM served over HTTP by startServer. Without redis-server on
  * PATH this fails under CI and is skipped (loudly) elsewhere.
  */
-const haveRedis = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
-if (!haveRedis) {
-  if (process.env.CI) throw new Error('redis-server is not on PATH: the BullMQ tests need it in CI (.ci/run installs it)');
-  console.warn('\n*** SKIPPING the agentic BullMQ tests: redis-server is not on PATH (apt-get install redis-server) ***\n');
-}
+requireRedis('the agentic BullMQ tests');
 
 let dir: string;
-let redis: ChildProcess | undefined;
+let redis: RedisServer | undefined;
 let redisUrl: string;
 let server: RunningServer;
-
-async function waitForPort(port: number, ms = 10_000): Promise<void> {
-  const t0 = Date.now();
-  for (;;) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = connect(port, '127.0.0.1', () => (s.end(), r(true)));
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() - t0 > ms) throw new Error(`redis-server did not listen on ${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 beforeAll(async () => {
   if (!haveRedis) return;
   dir = await tempDir('queue');
-  const port = await freePort();
-  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-  redisUrl = `redis://127.0.0.1:${port}`;
-  await waitForPort(port);
+  redis = await startRedis(dir);
+  redisUrl = redis.url;
   // An LLM whose every answer is plain text (no JSON, no calls): the templated, forced, rules path.
   server = await startServer({ provider: new ScriptedProvider((_req, n) => ({ content: `reply ${n % 3}` }), 'plain'), port: 0 });
 });
 afterAll(async () => {
   await server?.close();
-  if (redis && redis.exitCode === null) {
-    const gone = new Promise((r) => redis!.on('exit', r));
-    redis.kill('SIGTERM');
-    await gone;
-  }
+  await redis?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 

@@ -1,8 +1,7 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { connect } from 'node:net';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { haveRedis, requireRedis, startRedis, type RedisServer } from './redis.js';
 import { startServer, type RunningServer } from '@karakoram/llm';
 import { RunFiles, jobIdFor, parseRephraseConfig, redisConnection, runRephrase, runRephraseQueue, startRephraseWorkers, type RephraseConfigInput, type RephraseRecord } from '../src/index.js';
 import { corpus, fastSettings, freePort, readJsonlFile, tempDir, tinyCheckpoint, writeJsonl } from './helpers.js';
@@ -12,46 +11,23 @@ import { corpus, fastSettings, freePort, readJsonlFile, tempDir, tinyCheckpoint,
  * rephrasing through `karakoram serve` over HTTP, and the same records as the in-process run.
  * Without redis-server on PATH this fails under CI and is skipped (loudly) elsewhere.
  */
-const haveRedis = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
-if (!haveRedis) {
-  if (process.env.CI) throw new Error('redis-server is not on PATH: the BullMQ tests need it in CI (.ci/run installs it)');
-  console.warn('\n*** SKIPPING the BullMQ tests: redis-server is not on PATH (apt-get install redis-server) ***\n');
-}
+requireRedis('the BullMQ tests');
 
 let dir: string;
-let redis: ChildProcess | undefined;
+let redis: RedisServer | undefined;
 let redisUrl: string;
 let server: RunningServer;
-
-async function waitForPort(port: number, ms = 10_000): Promise<void> {
-  const t0 = Date.now();
-  for (;;) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = connect(port, '127.0.0.1', () => (s.end(), r(true)));
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() - t0 > ms) throw new Error(`redis-server did not listen on ${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 beforeAll(async () => {
   if (!haveRedis) return;
   dir = await tempDir('queue');
-  const port = await freePort();
-  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-  redisUrl = `redis://127.0.0.1:${port}`;
-  await waitForPort(port);
+  redis = await startRedis(dir);
+  redisUrl = redis.url;
   server = await startServer({ model: await tinyCheckpoint(dir), port: 0, batchWaitMs: 10 });
 });
 afterAll(async () => {
   await server?.close();
-  if (redis && redis.exitCode === null) {
-    const gone = new Promise((r) => redis!.on('exit', r));
-    redis.kill('SIGTERM');
-    await gone;
-  }
+  await redis?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
