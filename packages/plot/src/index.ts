@@ -1,2 +1,2 @@
 export { chartGroup, chartsSvg, table, type ChartSpec, type Series } from './chart.js';
-export { svgToPng } from './png.js';
+export { svgToPng, writeSvgAndPng } from './png.js';

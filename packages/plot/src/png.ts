@@ -16,3 +16,19 @@ export async function svgToPng(svg: string, width?: number): Promise<Uint8Array>
   });
   return r.render().asPng();
 }
+
+/**
+ * Writes OUTBASE.svg and, where resvg loads, OUTBASE.png; a missing PNG renderer is reported on
+ * stderr and the SVG path is still returned, so a run never fails for want of a picture.
+ */
+export async function writeSvgAndPng(svg: string, outBase: string): Promise<{ svg: string; png?: string }> {
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(`${outBase}.svg`, svg);
+  try {
+    await writeFile(`${outBase}.png`, await svgToPng(svg));
+    return { svg: `${outBase}.svg`, png: `${outBase}.png` };
+  } catch (e) {
+    process.stderr.write(`karakoram: PNG not written (${(e as Error).message}); the SVG is at ${outBase}.svg\n`);
+    return { svg: `${outBase}.svg` };
+  }
+}

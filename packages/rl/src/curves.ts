@@ -1,6 +1,5 @@
 /** Reward curves: one picture (SVG + PNG) and a compact table. */
-import { writeFile } from 'node:fs/promises';
-import { chartsSvg, svgToPng, table, type Series } from '@karakoram/plot';
+import { chartsSvg, table, writeSvgAndPng, type Series } from '@karakoram/plot';
 
 /** One run's reward history, for {@link drawRewardCurves}. */
 export interface RewardRun {
@@ -19,14 +18,7 @@ export async function drawRewardCurves(runs: readonly RewardRun[], outBase: stri
     { title: 'training reward (sampled)', xLabel: 'iteration', yLabel: 'mean reward', series: train },
     { title: 'held-out reward (greedy)', xLabel: 'iteration', yLabel: 'mean reward', series: held },
   ]);
-  await writeFile(`${outBase}.svg`, svg);
-  let png: string | undefined;
-  try {
-    await writeFile(`${outBase}.png`, await svgToPng(svg));
-    png = `${outBase}.png`;
-  } catch (e) {
-    process.stderr.write(`karakoram: PNG not written (${(e as Error).message}); the SVG is at ${outBase}.svg\n`);
-  }
+  const { png } = await writeSvgAndPng(svg, outBase);
   const n = Math.max(...runs.map((r) => r.train.length));
   const every = Math.max(1, Math.ceil(n / 12));
   const rows: (string | number)[][] = [];

@@ -1,5 +1,4 @@
-import { writeFile } from 'node:fs/promises';
-import { chartsSvg, svgToPng, table, type Series } from '@karakoram/plot';
+import { chartsSvg, table, writeSvgAndPng, type Series } from '@karakoram/plot';
 
 /** One run's per-step loss and max-logit curve, as drawCurves plots it. */
 export interface RunHistory {
@@ -19,14 +18,7 @@ export async function drawCurves(runs: readonly RunHistory[], outBase: string, t
     { title: 'training loss', xLabel: 'step', yLabel: 'cross-entropy', series: loss },
     { title: 'max attention logit (all layers, heads)', xLabel: 'step', yLabel: 'S_max', series: logits, hlines: tau ? [{ y: tau, label: `tau = ${tau}`, color: '#d62728' }] : [] },
   ]);
-  await writeFile(`${outBase}.svg`, svg);
-  let png: string | undefined;
-  try {
-    await writeFile(`${outBase}.png`, await svgToPng(svg));
-    png = `${outBase}.png`;
-  } catch (e) {
-    process.stderr.write(`karakoram: PNG not written (${(e as Error).message}); the SVG is at ${outBase}.svg\n`);
-  }
+  const { png } = await writeSvgAndPng(svg, outBase);
   const every = Math.max(1, Math.ceil(Math.max(...runs.map((r) => r.steps.length)) / 10));
   const rows: (string | number)[][] = [];
   const maxLen = Math.max(...runs.map((r) => r.steps.length));
