@@ -1,5 +1,6 @@
 import { loadRephraseConfig, runRephrase, runRephraseQueue, startRephraseWorkers, type RephraseSummary } from '@karakoram/data-rephrase';
 import { runtimeFor } from './model-io.js';
+import { runWorkersUntilSignal } from './workers.js';
 
 /** `karakoram rephrase --config FILE [--queue redis://…] [--workers N] [--worker-only]`. */
 export async function rephraseCommand(
@@ -12,12 +13,7 @@ export async function rephraseCommand(
   if (opts.workerOnly) {
     if (!opts.queue) throw new Error('--worker-only needs --queue');
     const w = await startRephraseWorkers(cfg, { redis: opts.queue, workers: Math.max(1, opts.workers), log });
-    log(`${w.workers.length} worker(s) on queue ${cfg.queue.name} at ${opts.queue}; Ctrl-C to stop`);
-    await new Promise<void>((resolve) => {
-      const stop = (): void => void w.close().then(resolve, resolve);
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
+    await runWorkersUntilSignal(w, cfg.queue.name, opts.queue, log);
     return;
   }
   const s: RephraseSummary = opts.queue ? await runRephraseQueue(cfg, { redis: opts.queue, workers: opts.workers, log }) : await runRephrase(cfg, { log });

@@ -1,5 +1,6 @@
 import { loadSynthConfig, runSynth, runSynthQueue, startSynthWorkers, STAGES, type StageName, type SynthSummary } from '@karakoram/agentic';
 import { runtimeFor } from './model-io.js';
+import { runWorkersUntilSignal } from './workers.js';
 
 /** `karakoram synth --config FILE [--stage NAME]… [--queue redis://…] [--workers N] [--worker-only]`. */
 export async function synthCommand(
@@ -18,12 +19,7 @@ export async function synthCommand(
   if (opts.workerOnly) {
     if (!opts.queue) throw new Error('--worker-only needs --queue');
     const w = await startSynthWorkers(cfg, { redis: opts.queue, workers: Math.max(1, opts.workers), log });
-    log(`${w.workers.length} worker(s) on queue ${cfg.queue.name} at ${opts.queue}; Ctrl-C to stop`);
-    await new Promise<void>((resolve) => {
-      const stop = (): void => void w.close().then(resolve, resolve);
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
+    await runWorkersUntilSignal(w, cfg.queue.name, opts.queue, log);
     return;
   }
   const s: SynthSummary = opts.queue ? await runSynthQueue(cfg, { redis: opts.queue, workers: opts.workers, log }) : await runSynth(cfg, { log });

@@ -1,20 +1,10 @@
-import { readFile } from 'node:fs/promises';
-import { dirname, isAbsolute, resolve } from 'node:path';
-import { KarakoramError } from '@karakoram/core';
+import { readConfigFile } from './config-file.js';
 import { drawCurves, parseTrainConfig, runTraining } from '@karakoram/train';
 
 /** `karakoram train --config FILE`: paths in the file are relative to the file. */
 export async function trainCommand(opts: { config: string }, out: (s: string) => void): Promise<void> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(await readFile(opts.config, 'utf8'));
-  } catch (e) {
-    if (e instanceof SyntaxError) throw new KarakoramError('config', `not valid JSON: ${e.message}`, opts.config);
-    throw e;
-  }
+  const { raw, abs } = await readConfigFile(opts.config);
   const cfg = parseTrainConfig(raw, opts.config);
-  const base = dirname(resolve(opts.config));
-  const abs = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
   cfg.out = abs(cfg.out);
   if ('text' in cfg.data) {
     cfg.data.text = Array.isArray(cfg.data.text) ? (cfg.data.text.map(abs) as [string, ...string[]]) : abs(cfg.data.text);
