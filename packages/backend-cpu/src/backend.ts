@@ -9,6 +9,8 @@ import * as Mv from './kernels/movement.js';
 import * as I from './kernels/indexing.js';
 import { matmulJs } from './kernels/matmul-js.js';
 import * as F from './kernels/fused.js';
+import { newtonSchulz } from './kernels/newton-schulz.js';
+import { WASM_FROM, type ArithOp, type WasmElementwise } from './wasm/elementwise.js';
 
 /** Storage on the cpu backend: a host typed array, flagged once disposed. */
 export class CpuStorage implements Storage {
@@ -24,8 +26,12 @@ export type MatmulKernel = (a: Float32Array, b: Float32Array, c: Float32Array, m
 export interface CpuBackendOptions {
   /** Replaces the matmul kernel (the fast WebAssembly one is installed by createCpuBackend). */
   matmul?: MatmulKernel;
+  /** SIMD kernels for big f32 arithmetic and log-softmax (installed by createCpuBackend). */
+  simd?: WasmElementwise;
   describe?: string;
 }
+
+const ARITH = new Set<BinaryOp>(['add', 'sub', 'mul', 'div']);
 
 const POOL_MIN = 1024;
 const POOL_MAX_BYTES = 256 * 1024 * 1024;
@@ -40,10 +46,12 @@ export class CpuBackend implements Backend {
   private live = 0;
   private liveBytes = 0;
   private readonly matmulKernel: MatmulKernel;
+  private readonly simd: WasmElementwise | undefined;
   private readonly description: string;
 
   constructor(opts: CpuBackendOptions = {}) {
     this.matmulKernel = opts.matmul ?? matmulJs;
+    this.simd = opts.simd;
     this.description = opts.describe ?? 'cpu (JavaScript kernels)';
   }
 
@@ -133,6 +141,14 @@ export class CpuBackend implements Backend {
   }
   binary(op: BinaryOp, a: TensorRef, b: TensorRef, outShape: Shape): Storage {
     const s = this.out(a.dtype, outShape);
+    const n = s.data.length;
+    if (this.simd && a.dtype === 'f32' && n >= WASM_FROM && ARITH.has(op)) {
+      // Every operand either has the output's size (no broadcast: same layout) or is a scalar.
+      const x = f32(a), y = f32(b), o = s.data as Float32Array;
+      if (x.length === n && y.length === n) { this.simd.binary(op as ArithOp, x, y, o); return s; }
+      if (x.length === n && y.length === 1) { this.simd.binary(op as ArithOp, x, y[0]!, o); return s; }
+      if (x.length === 1 && y.length === n) { this.simd.binary(op as ArithOp, y, x[0]!, o, true); return s; }
+    }
     E.binary(op, data(a), a.shape, data(b), b.shape, s.data, outShape, a.dtype === 'i32');
     return s;
   }
@@ -235,6 +251,8 @@ export class CpuBackend implements Backend {
     },
     logSoftmax: (x) => {
       const s = this.out(x.dtype, x.shape);
+      const n = x.shape[x.shape.length - 1] ?? 1;
+      if (this.simd && n % 4 === 0 && n >= 64) { this.simd.logSoftmax(f32(x), n, s.data as Float32Array); return s; }
       F.logSoftmax(data(x), x.shape[x.shape.length - 1] ?? 1, s.data);
       return s;
     },
@@ -250,6 +268,8 @@ export class CpuBackend implements Backend {
     },
     logSoftmaxBackward: (y, dy) => {
       const s = this.out(y.dtype, y.shape);
+      const n = y.shape[y.shape.length - 1] ?? 1;
+      if (this.simd && n % 4 === 0 && n >= 64) { this.simd.logSoftmaxBackward(f32(y), f32(dy), n, s.data as Float32Array); return s; }
       F.logSoftmaxBackward(data(y), data(dy), y.shape[y.shape.length - 1] ?? 1, s.data);
       return s;
     },
@@ -274,6 +294,15 @@ export class CpuBackend implements Backend {
       const dv = this.out('f32', v.shape);
       F.attentionBackward(this.matmulKernel, d, f32(q), f32(k), f32(v), f32(lse), f32(dOut), dq.data as Float32Array, dk.data as Float32Array, dv.data as Float32Array);
       return { dq, dk, dv };
+    },
+    newtonSchulz: (x, steps, coefficients) => {
+      const r = x.shape.length;
+      const rows = x.shape[r - 2]!;
+      const cols = x.shape[r - 1]!;
+      const s = this.out('f32', x.shape);
+      const batch = rows * cols === 0 ? 0 : f32(x).length / (rows * cols);
+      newtonSchulz(this.matmulKernel, this.simd, f32(x), batch, rows, cols, steps, coefficients, s.data as Float32Array);
+      return s;
     },
   };
 

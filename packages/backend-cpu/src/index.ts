@@ -2,6 +2,7 @@ import type { Registry } from '@karakoram/core';
 import { registry as defaultRegistry } from '@karakoram/core';
 import { CpuBackend, type CpuBackendOptions } from './backend.js';
 import { createWasmMatmul, type WasmMatmul, type WasmMatmulOptions } from './wasm/matmul-wasm.js';
+import { WasmElementwise } from './wasm/elementwise.js';
 
 export { CpuBackend, CpuStorage, type CpuBackendOptions, type MatmulKernel } from './backend.js';
 export { matmulJs } from './kernels/matmul-js.js';
@@ -28,6 +29,9 @@ function sharedKernel(o: WasmMatmulOptions): Promise<WasmMatmul | undefined> {
   return p;
 }
 
+/** The SIMD elementwise kernels, shared by every backend (null: unavailable). */
+let simd: WasmElementwise | null | undefined;
+
 /**
  * Creates the cpu backend with the fast matmul: WebAssembly SIMD on all cores where the platform
  * allows, falling back to single-threaded wasm and then to plain JavaScript. Async because
@@ -37,7 +41,8 @@ export async function createCpuBackend(opts: CreateCpuBackendOptions = {}): Prom
   if (opts.matmul || opts.wasm === false) return new CpuBackend(opts);
   const fast = await sharedKernel(opts);
   if (!fast) return new CpuBackend(opts);
-  return new CpuBackend({ ...opts, matmul: fast.kernel, describe: opts.describe ?? fast.description });
+  simd ??= WasmElementwise.create() ?? null;
+  return new CpuBackend({ ...opts, matmul: fast.kernel, simd: simd ?? undefined, describe: opts.describe ?? fast.description });
 }
 
 /** Registers 'cpu' with a registry (the default one when called with none). */

@@ -79,6 +79,13 @@ export interface FusedKernels {
    * primitives.
    */
   attentionBackward?(q: TensorRef, k: TensorRef, v: TensorRef, out: TensorRef, lse: TensorRef, dOut: TensorRef, opts: FusedAttentionOptions): { dq: Storage; dk: Storage; dv: Storage };
+  /**
+   * Muon's Newton-Schulz orthogonalization in f32 of every matrix X of x [..., rows, cols]:
+   * X transposed when rows > cols; X = X / (||X||_F + 1e-7); `steps` times A = X·Xᵀ,
+   * X = a·X + (b·A + (c·A)·A)·X; transposed back. The composite default (and definition) is
+   * newtonSchulz5 in @karakoram/optim-muon; a fused kernel skips its per-op temporaries.
+   */
+  newtonSchulz?(x: TensorRef, steps: number, coefficients: readonly [number, number, number]): Storage;
 }
 
 /** What the fused attention kernels get (checked and resolved by ops.attention). */

@@ -1,4 +1,4 @@
-import { KarakoramError, ShapeError, fmtShape, ops, tidy, type Tensor } from '@karakoram/core';
+import { KarakoramError, ShapeError, fmtShape, ops, tidy, wrap, type Tensor } from '@karakoram/core';
 import { roundToBf16 } from './bf16.js';
 
 const { add, div, matmul, mul, sqrt, square, sum, transpose } = ops;
@@ -29,7 +29,8 @@ export interface NewtonSchulzOptions {
  *   `steps` times: A = X Xᵀ; X = a X + (b A + c A A) X;  transposed back.
  *
  * G has rank >= 2; leading dims are a batch of independent matrices (stacked experts), each
- * normalized by its own Frobenius norm. Built only from core ops, so it runs on every backend.
+ * normalized by its own Frobenius norm. Built only from core ops, so it runs on every backend;
+ * a backend with `fused.newtonSchulz` (f32 only) runs the same computation in one call.
  * The result is a new f32 tensor with G's shape.
  */
 export function newtonSchulz5(G: Tensor, options: NewtonSchulzOptions = {}): Tensor {
@@ -39,6 +40,9 @@ export function newtonSchulz5(G: Tensor, options: NewtonSchulzOptions = {}): Ten
   if (!Number.isInteger(steps) || steps < 0) throw new KarakoramError('args', `steps must be an integer >= 0, got ${steps}`, 'newtonSchulz5');
   if (dtype !== 'f32' && dtype !== 'bf16') throw new KarakoramError('args', `dtype must be 'f32' or 'bf16', got ${String(dtype)}`, 'newtonSchulz5');
   const [a, b, c] = coefficients;
+  const fused = G.backend.fused?.newtonSchulz;
+  // The fused kernel computes this same f32 composite (the definition below) in one call.
+  if (fused && dtype === 'f32') return wrap(G.backend, fused.call(G.backend.fused, G.info, steps, [a, b, c]), G.shape, 'f32');
   const rows = G.shape[G.rank - 2]!;
   const cols = G.shape[G.rank - 1]!;
   const tall = rows > cols;

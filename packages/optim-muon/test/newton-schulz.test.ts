@@ -54,6 +54,30 @@ describe('newtonSchulz5 (f32)', () => {
     expect(() => newtonSchulz5(ops.tensor([1, 2, 3]))).toThrow(/rank >= 2/);
   });
 
+  it("gives the composite's bits through the cpu backend's fused kernel (wide, tall, stacked)", async () => {
+    const fusedBe = getBackend();
+    expect(fusedBe.fused?.newtonSchulz).toBeTypeOf('function');
+    const plain = await createCpuBackend();
+    (plain.fused as { newtonSchulz?: unknown }).newtonSchulz = undefined;
+    for (const [shape, seed] of [[[40, 72], 1], [[72, 40], 2], [[3, 24, 20], 3], [[2, 1, 9], 4]] as const) {
+      const vals = randMat(shape.slice(0, -1).reduce((p, d) => p * d, 1), shape[shape.length - 1]!, seed).flat();
+      const run = (be: typeof plain): Float32Array => {
+        setBackend(be);
+        return tidy(() => newtonSchulz5(ops.tensor(vals, [...shape])).dataSync() as Float32Array);
+      };
+      const composite = run(plain);
+      const fused = run(fusedBe);
+      setBackend(fusedBe);
+      expect(Array.from(fused), `shape [${shape.join(', ')}]`).toEqual(Array.from(composite));
+    }
+    // And the composite itself still matches the float64 reference.
+    setBackend(plain);
+    const G = randMat(9, 4, 11);
+    const got = tidy(() => newtonSchulz5(ops.tensor(G)).dataSync());
+    setBackend(fusedBe);
+    expect(maxRelErr(got, flat(ns5Ref(G)))).toBeLessThan(1e-4);
+  });
+
   it('frees every intermediate', () => {
     const be = getBackend();
     const x = ops.tensor(randMat(12, 20, 4));

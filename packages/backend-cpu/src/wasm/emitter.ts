@@ -6,8 +6,9 @@
 
 export const I32 = 0x7f;
 export const F32 = 0x7d;
+export const F64 = 0x7c;
 export const V128 = 0x7b;
-export type ValType = typeof I32 | typeof F32 | typeof V128;
+export type ValType = typeof I32 | typeof F32 | typeof F64 | typeof V128;
 
 export function uleb(n: number, out: number[]): void {
   do {
@@ -49,8 +50,20 @@ export const Simd = {
   v128_store: 0x0b,
   v128_const: 0x0c,
   f32x4_splat: 0x13,
+  f32x4_extract_lane: 0x1f,
+  f64x2_extract_lane: 0x21,
+  f64x2_promote_low_f32x4: 0x5f,
+  f64x2_add: 0xf0,
+  i32x4_splat: 0x11,
+  f32x4_nearest: 0x6a,
+  i32x4_shl: 0xab,
+  i32x4_add: 0xae,
   f32x4_add: 0xe4,
+  f32x4_sub: 0xe5,
   f32x4_mul: 0xe6,
+  f32x4_div: 0xe7,
+  f32x4_max: 0xe9,
+  i32x4_trunc_sat_f32x4_s: 0xf8,
   f32x4_relaxed_madd: 0x105,
 } as const;
 
@@ -71,6 +84,18 @@ export class Func {
   set(i: number): this { this.code.push(0x21); uleb(i, this.code); return this; }
   tee(i: number): this { this.code.push(0x22); uleb(i, this.code); return this; }
   i32(v: number): this { this.code.push(0x41); sleb(v | 0, this.code); return this; }
+
+  /** f32.const */
+  f32(v: number): this {
+    this.code.push(0x43);
+    const b = new Uint8Array(new Float32Array([v]).buffer);
+    for (const x of b) this.code.push(x);
+    return this;
+  }
+  /** A raw opcode (e.g. f32.add 0x92, f32.max 0x97). */
+  op(code: number): this { this.code.push(code); return this; }
+  /** A raw immediate byte (a lane index). */
+  byte(b: number): this { this.code.push(b); return this; }
 
   add(): this { this.code.push(0x6a); return this; }
   sub(): this { this.code.push(0x6b); return this; }
