@@ -19,8 +19,11 @@ export class CpuStorage implements Storage {
   constructor(public data: DataArray) {}
 }
 
-/** One row-major matmul into `c` [m, n] from op(a) [m, k] and op(b) [k, n], op = optional transpose. */
-export type MatmulKernel = (a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number, transA: boolean, transB: boolean) => void;
+/**
+ * Row-major matmuls into `c` [batch, m, n] from op(a) [m, k] and op(b) [k, n], op = optional
+ * transpose; item i of a starts at i·aStride (default m·k; 0 = every item shares one), of b at i·bStride.
+ */
+export type MatmulKernel = (a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number, transA: boolean, transB: boolean, batch?: number, aStride?: number, bStride?: number) => void;
 
 /** Settings of a CpuBackend: the matmul kernel and the describe() text. */
 export interface CpuBackendOptions {
@@ -190,14 +193,7 @@ export class CpuBackend implements Backend {
     const A = data(a) as Float32Array;
     const B = data(b) as Float32Array;
     const C = s.data as Float32Array;
-    for (let i = 0; i < batch; i++) {
-      const ai = ba === 1 ? 0 : i;
-      const bi = bb === 1 ? 0 : i;
-      this.matmulKernel(
-        A.subarray(ai * m * k, (ai + 1) * m * k), B.subarray(bi * k * n, (bi + 1) * k * n),
-        C.subarray(i * m * n, (i + 1) * m * n), m, n, k, transA, transB,
-      );
-    }
+    this.matmulKernel(A, B, C, m, n, k, transA, transB, batch, ba === 1 ? 0 : m * k, bb === 1 ? 0 : k * n);
     return s;
   }
 

@@ -70,6 +70,26 @@ describe.each([1, 2])('wasm matmul, %i thread(s)', (threads) => {
     check((await ready)!.kernel, 512, 512, 512, ta, tb, 42);
   });
 
+  it('batched calls (shared or per-item A and B) give each item the single call\'s bits', async () => {
+    const w = (await ready)!;
+    for (const [m, n, k, batch] of [[40, 72, 36, 5], [130, 66, 140, 3], [8, 8, 8, 4], [260, 130, 300, 2]] as const) {
+      for (const [ta, tb] of TRANS) {
+        for (const [shareA, shareB] of [[false, false], [true, false], [false, true]] as const) {
+          const a = rand((shareA ? 1 : batch) * m * k, m + batch);
+          const b = rand((shareB ? 1 : batch) * k * n, n + batch);
+          const c = new Float32Array(batch * m * n).fill(Number.NaN);
+          w.kernel(a, b, c, m, n, k, ta, tb, batch, shareA ? 0 : m * k, shareB ? 0 : k * n);
+          for (let i = 0; i < batch; i++) {
+            const ai = shareA ? 0 : i, bi = shareB ? 0 : i;
+            const one = new Float32Array(m * n);
+            w.kernel(a.subarray(ai * m * k, (ai + 1) * m * k), b.subarray(bi * k * n, (bi + 1) * k * n), one, m, n, k, ta, tb);
+            expect(Array.from(c.subarray(i * m * n, (i + 1) * m * n)), `${m}x${n}x${k} item ${i} ta=${ta} tb=${tb} shared ${shareA}/${shareB}`).toEqual(Array.from(one));
+          }
+        }
+      }
+    }
+  });
+
   it('tall, wide and long shapes across block edges', async () => {
     const w = (await ready)!;
     // 32x40x1640 on two threads: more column blocks than panels left an empty last block.

@@ -13,7 +13,7 @@ import {
 import { newtonSchulz5 } from './newton-schulz.js';
 import { compilePattern, matchesAny, routeParameter, type NamePattern, type Route } from './routing.js';
 
-const { add, div, mul, sqrt, square, sub, tensor, zerosLike } = ops;
+const { add, concat, div, mul, reshape, slice, sqrt, square, sub, tensor, zerosLike } = ops;
 
 /** Per-name hyperparameters; the first rule whose patterns match a parameter's name applies. */
 export interface ParamGroupRule {
@@ -228,15 +228,17 @@ export class Muon {
     if (typeof lr !== 'number' || !Number.isFinite(lr) || lr < 0) throw new KarakoramError('args', `lr must be a finite number >= 0, got ${String(lr)}`, 'Muon.step');
     const gradOf = this.resolve(grads);
     noGrad(() => {
+      const muon: { s: Slot; g: Tensor }[] = [];
       for (const s of this.slots) {
         const g = gradOf(s);
         if (!g) continue;
         if (g.dtype !== 'f32' || g.shape.length !== s.tensor.shape.length || g.shape.some((d, i) => d !== s.tensor.shape[i])) {
           throw new KarakoramError('args', `gradient for ${s.name} is ${g.dtype}${fmtShape(g.shape)}, expected f32${fmtShape(s.tensor.shape)}`, 'Muon.step');
         }
-        if (s.route === 'muon') this.muonUpdate(s, g, lr * s.lrScale);
+        if (s.route === 'muon') muon.push({ s, g });
         else this.adamwUpdate(s, g, lr * s.lrScale);
       }
+      this.muonUpdates(muon, lr);
     });
     this.steps++;
     tidy(() => {
@@ -263,18 +265,51 @@ export class Muon {
     return (s) => arr[idx.get(s)!] ?? undefined;
   }
 
-  private muonUpdate(s: Slot, g: Tensor, lr: number): void {
+  /**
+   * The Muon updates. Matrices of the same shape (every expert's gate, up and down projections)
+   * are orthogonalized as one stack: newtonSchulz5 treats leading dims as a batch, so this is the
+   * same per-matrix result as one call each, with one batched call per shape instead.
+   */
+  private muonUpdates(jobs: readonly { s: Slot; g: Tensor }[], lr: number): void {
     const { momentum: mu, nesterov, nsSteps, nsDtype, muonUpdateScale } = this.options;
-    const rows = s.tensor.shape[s.tensor.rank - 2]!;
-    const cols = s.tensor.shape[s.tensor.rank - 1]!;
-    const scale = lr * muonUpdateScale * Math.sqrt(Math.max(rows, cols));
-    tidy(() => {
-      const M = add(mul(s.momentum!, mu), g);
-      s.momentum!.assign(M);
-      const gEff = nesterov ? add(g, mul(M, mu)) : M;
-      const O = newtonSchulz5(gEff, { steps: nsSteps, dtype: nsDtype });
-      s.tensor.assign(sub(mul(s.tensor, 1 - lr * s.weightDecay), mul(O, scale)));
-    });
+    const groups = new Map<string, { s: Slot; g: Tensor }[]>();
+    for (const j of jobs) {
+      const shape = j.s.tensor.shape;
+      const key = `${shape[shape.length - 2]}x${shape[shape.length - 1]}`;
+      const list = groups.get(key);
+      if (list) list.push(j);
+      else groups.set(key, [j]);
+    }
+    for (const group of groups.values()) {
+      tidy(() => {
+        const effs = group.map(({ s, g }) => {
+          const M = add(mul(s.momentum!, mu), g);
+          s.momentum!.assign(M);
+          return nesterov ? add(g, mul(M, mu)) : M;
+        });
+        const shape = effs[0]!.shape;
+        const rows = shape[shape.length - 2]!;
+        const cols = shape[shape.length - 1]!;
+        let outs: Tensor[];
+        if (effs.length === 1) {
+          outs = [newtonSchulz5(effs[0]!, { steps: nsSteps, dtype: nsDtype })];
+        } else {
+          const all = newtonSchulz5(concat(effs.map((e) => reshape(e, [-1, rows, cols])), 0), { steps: nsSteps, dtype: nsDtype });
+          let at = 0;
+          outs = effs.map((e) => {
+            const count = e.size / (rows * cols);
+            const o = reshape(slice(all, [at, 0, 0], [count, rows, cols]), e.shape);
+            at += count;
+            return o;
+          });
+        }
+        group.forEach(({ s }, i) => {
+          const lrS = lr * s.lrScale;
+          const scale = lrS * muonUpdateScale * Math.sqrt(Math.max(rows, cols));
+          s.tensor.assign(sub(mul(s.tensor, 1 - lrS * s.weightDecay), mul(outs[i]!, scale)));
+        });
+      });
+    }
   }
 
   private adamwUpdate(s: Slot, g: Tensor, lr: number): void {

@@ -6,7 +6,14 @@
 export function matmulJs(
   a: Float32Array, b: Float32Array, c: Float32Array,
   m: number, n: number, k: number, transA: boolean, transB: boolean,
+  batch = 1, aStride = m * k, bStride = k * n,
 ): void {
+  if (batch !== 1) {
+    for (let i = 0; i < batch; i++) {
+      matmulJs(a.subarray(i * aStride, i * aStride + m * k), b.subarray(i * bStride, i * bStride + k * n), c.subarray(i * m * n, (i + 1) * m * n), m, n, k, transA, transB);
+    }
+    return;
+  }
   c.fill(0, 0, m * n);
   const bt = transB ? transpose(b, n, k) : b;
   for (let i = 0; i < m; i++) {

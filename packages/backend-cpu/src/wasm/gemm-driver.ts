@@ -10,6 +10,8 @@
  *   phase 1: pack all of B into panels, tasks taken from PACK_NEXT, then a barrier on PACK_DONE
  *            (the main thread starts PACK_DONE at -1 when it still copies A in after the wake-up,
  *            and adds 1 once A is in place);
+ * A batched call (BATCH items) runs both phases over every item's tasks at once: one wake-up
+ * for the whole batch instead of one per item (Muon's Newton-Schulz over stacked experts).
  *   phase 2: chunks of C (row block x column block) taken from WORK_NEXT; each packs its A block
  *            for every K block and runs the macro-kernel, then sets the chunk's flag at DONE so
  *            the main thread can copy that block of C out before the others finish.
@@ -21,8 +23,10 @@ export const Ctl = {
   A: 8, B: 9, C: 10, BT: 11, AT: 12, AT_STRIDE: 13, M: 14, N: 15, K: 16, TRANS_A: 17, TRANS_B: 18,
   LDC: 19, MR: 20, NR: 21, UNROLL: 22, KC: 23, MC: 24, NCH_PANELS: 25, PACK_TASKS: 26, CHUNKS: 27,
   M_BLOCKS: 28, PANELS_PER_TASK: 29, DONE: 30,
+  /** Batched calls: item count and the floats between items of A, B, C and packed B (0: shared). */
+  BATCH: 31, A_ITEM: 32, B_ITEM: 33, C_ITEM: 34, BT_ITEM: 35,
   /** Int32 slots used; the block is padded to CONTROL_BYTES. */
-  SIZE: 32,
+  SIZE: 36,
 } as const;
 export const CONTROL_BYTES = 256;
 /** Set in JOIN when the main thread has finished its share: later arrivals must not start. */
@@ -39,19 +43,25 @@ export function runGemmPart(ex: GemmExports, f32: Float32Array, ctrl: Int32Array
   const macro = ex.macro, packB = ex.packB, packA = ex.packA;
   const i32 = new Int32Array(f32.buffer, 0, f32.length);
   const doneOff = ctrl[30]!;
-  const aOff = ctrl[8]!, bOff = ctrl[9]!, cOff = ctrl[10]!, btOff = ctrl[11]!;
+  const aOff0 = ctrl[8]!, bOff0 = ctrl[9]!, cOff0 = ctrl[10]!, btOff0 = ctrl[11]!;
   const atOff = ctrl[12]! + tid * ctrl[13]!;
   const m = ctrl[14]!, n = ctrl[15]!, k = ctrl[16]!, transA = ctrl[17]!, transB = ctrl[18]!;
   const ldc = ctrl[19]!, MR = ctrl[20]!, NR = ctrl[21]!, U = ctrl[22]!, KC = ctrl[23]!, MC = ctrl[24]!;
   const nchPanels = ctrl[25]!, packTasks = ctrl[26]!, chunks = ctrl[27]!, mBlocks = ctrl[28]!, ppt = ctrl[29]!;
+  const batch = ctrl[31]!, aItem = ctrl[32]!, bItem = ctrl[33]!, cItem = ctrl[34]!, btItem = ctrl[35]!;
   const nPanels = Math.ceil(n / NR);
   const kBlocks = Math.ceil(k / KC);
   const groups = Math.ceil(nPanels / ppt);
+  const packPer = kBlocks * groups;
+  const chunksPer = chunks / batch;
 
   let packed = 0;
   for (;;) {
-    const t = Atomics.add(ctrl, 3, 1);
-    if (t >= packTasks) break;
+    const tAll = Atomics.add(ctrl, 3, 1);
+    if (tAll >= packTasks) break;
+    const item = Math.floor(tAll / packPer);
+    const t = tAll - item * packPer;
+    const bOff = bOff0 + item * bItem, btOff = btOff0 + item * btItem;
     const p = Math.floor(t / groups);
     const g = t - p * groups;
     const pc = p * KC;
@@ -106,8 +116,12 @@ export function runGemmPart(ex: GemmExports, f32: Float32Array, ctrl: Int32Array
   for (;;) {
     const c = Atomics.add(ctrl, 5, 1);
     if (c >= chunks) break;
-    const bj = Math.floor(c / mBlocks);
-    const i0 = (c - bj * mBlocks) * MC;
+    const item = Math.floor(c / chunksPer);
+    const cc = c - item * chunksPer;
+    const aOff = aOff0 + item * aItem, cOff = cOff0 + item * cItem;
+    const btOff = btOff0 + (bItem === 0 ? 0 : item) * btItem;
+    const bj = Math.floor(cc / mBlocks);
+    const i0 = (cc - bj * mBlocks) * MC;
     const mb = Math.min(MC, m - i0);
     const mTiles = Math.ceil(mb / MR);
     const q0 = bj * nchPanels;

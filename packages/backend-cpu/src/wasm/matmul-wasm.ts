@@ -91,11 +91,14 @@ export async function createWasmMatmul(opts: WasmMatmulOptions = {}): Promise<Wa
     }
   };
 
-  const kernel: MatmulKernel = (a, b, c, m, n, k, transA, transB) => {
-    if (m * n === 0) return;
-    if (k === 0) { c.fill(0, 0, m * n); return; }
-    const work = m * n * k;
-    if (work < JS_BELOW) { matmulJs(a, b, c, m, n, k, transA, transB); return; }
+  const kernel: MatmulKernel = (a, b, c, m, n, k, transA, transB, batch = 1, aStride = m * k, bStride = k * n) => {
+    if (m * n === 0 || batch === 0) return;
+    if (k === 0) { c.fill(0, 0, batch * m * n); return; }
+    const work = m * n * k * batch;
+    if (m * n * k < JS_BELOW) { matmulJs(a, b, c, m, n, k, transA, transB, batch, aStride, bStride); return; }
+    // A and B go in once each when shared by every item (stride 0).
+    const aItems = aStride === 0 ? 1 : batch;
+    const bItems = bStride === 0 ? 1 : batch;
     const useThreads = pool !== undefined && work >= THREADS_FROM ? threads : 1;
     const nPanels = Math.ceil(n / NR);
     const ldc = nPanels * NR;
@@ -105,44 +108,53 @@ export async function createWasmMatmul(opts: WasmMatmulOptions = {}): Promise<Wa
     // A multiple of MR, so no micro-tile straddles two row blocks (two threads would write its rows).
     const mc = align(Math.min(MC_MAX, Math.max(MC_MIN, Math.ceil(m / (8 * useThreads)))), MR);
     const mBlocks = Math.ceil(m / mc);
-    const nBlocks = mBlocks >= 2 * useThreads ? 1 : Math.min(nPanels, Math.ceil((2 * useThreads) / mBlocks));
+    const nBlocks = batch * mBlocks >= 2 * useThreads ? 1 : Math.min(nPanels, Math.ceil((2 * useThreads) / mBlocks));
     const nchPanels = Math.ceil(nPanels / nBlocks);
     const ppt = Math.max(1, Math.ceil(nPanels / (2 * useThreads)));
     const kBlocks = Math.ceil(k / KC);
 
     // Float offsets; every region 64-byte aligned.
+    const aItem = align(m * k, 16), bItem = align(k * n, 16), cItem = align(align(m, MR) * ldc, 16), btItem = align((k + U) * ldc, 16);
     const aOff = CONTROL_BYTES / 4;
-    const bOff = aOff + align(m * k, 16);
-    const cOff = bOff + align(k * n, 16);
-    const btOff = cOff + align(align(m, MR) * ldc, 16);
-    const atOff = btOff + align((k + U) * ldc, 16);
+    const bOff = aOff + aItems * aItem;
+    const cOff = bOff + bItems * bItem;
+    const btOff = cOff + batch * cItem;
+    const atOff = btOff + bItems * btItem;
     const atStride = align(mc * (KC + U), 16);
-    const chunks = mBlocks * nBlocks;
+    const chunksPer = mBlocks * nBlocks;
+    const chunks = batch * chunksPer;
     const doneOff = atOff + atStride * useThreads;
     ensure((doneOff + align(chunks, 16)) * 4);
     f32.fill(0, doneOff, doneOff + chunks);
 
-    f32.set(b.length === k * n ? b : b.subarray(0, k * n), bOff);
+    for (let i = 0; i < bItems; i++) f32.set(b.subarray(i * bStride, i * bStride + k * n), bOff + i * bItem);
     ctrl[Ctl.A] = aOff; ctrl[Ctl.B] = bOff; ctrl[Ctl.C] = cOff; ctrl[Ctl.BT] = btOff;
     ctrl[Ctl.AT] = atOff; ctrl[Ctl.AT_STRIDE] = atStride;
     ctrl[Ctl.M] = m; ctrl[Ctl.N] = n; ctrl[Ctl.K] = k;
     ctrl[Ctl.TRANS_A] = transA ? 1 : 0; ctrl[Ctl.TRANS_B] = transB ? 1 : 0;
     ctrl[Ctl.LDC] = ldc; ctrl[Ctl.MR] = MR; ctrl[Ctl.NR] = NR; ctrl[Ctl.UNROLL] = U;
     ctrl[Ctl.KC] = KC; ctrl[Ctl.MC] = mc; ctrl[Ctl.NCH_PANELS] = nchPanels;
-    ctrl[Ctl.PACK_TASKS] = kBlocks * Math.ceil(nPanels / ppt); ctrl[Ctl.PANELS_PER_TASK] = ppt;
+    ctrl[Ctl.PACK_TASKS] = bItems * kBlocks * Math.ceil(nPanels / ppt); ctrl[Ctl.PANELS_PER_TASK] = ppt;
     ctrl[Ctl.CHUNKS] = chunks; ctrl[Ctl.M_BLOCKS] = mBlocks; ctrl[Ctl.DONE] = doneOff;
     ctrl[Ctl.PACK_NEXT] = 0; ctrl[Ctl.WORK_NEXT] = 0;
-    const aIn = a.length === m * k ? a : a.subarray(0, m * k);
+    ctrl[Ctl.BATCH] = batch; ctrl[Ctl.A_ITEM] = aItems === 1 ? 0 : aItem; ctrl[Ctl.B_ITEM] = bItems === 1 ? 0 : bItem;
+    ctrl[Ctl.C_ITEM] = cItem; ctrl[Ctl.BT_ITEM] = bItems === 1 ? 0 : btItem;
+    const copyA = (): void => {
+      for (let i = 0; i < aItems; i++) f32.set(a.subarray(i * aStride, i * aStride + m * k), aOff + i * aItem);
+    };
 
-    const copyOut = (ch: number): void => {
+    const copyOut = (chAll: number): void => {
+      const item = Math.floor(chAll / chunksPer);
+      const ch = chAll - item * chunksPer;
+      const src = cOff + item * cItem, dst = item * m * n;
       const bj = Math.floor(ch / mBlocks);
       const i0 = (ch - bj * mBlocks) * mc;
       const i1 = Math.min(m, i0 + mc);
       const j0 = bj * nchPanels * NR;
       const j1 = Math.min(n, j0 + nchPanels * NR);
       if (i1 <= i0 || j1 <= j0) return;
-      if (ldc === n && j0 === 0 && j1 === n) c.set(f32.subarray(cOff + i0 * n, cOff + i1 * n), i0 * n);
-      else for (let i = i0; i < i1; i++) c.set(f32.subarray(cOff + i * ldc + j0, cOff + i * ldc + j1), i * n + j0);
+      if (ldc === n && j0 === 0 && j1 === n) c.set(f32.subarray(src + i0 * n, src + i1 * n), dst + i0 * n);
+      else for (let i = i0; i < i1; i++) c.set(f32.subarray(src + i * ldc + j0, src + i * ldc + j1), dst + i * n + j0);
     };
 
     if (useThreads > 1) {
@@ -152,7 +164,7 @@ export async function createWasmMatmul(opts: WasmMatmulOptions = {}): Promise<Wa
       pool!.start();
       let copied: Uint8Array | undefined;
       try {
-        f32.set(aIn, aOff);
+        copyA();
         if (Atomics.add(ctrl, Ctl.PACK_DONE, 1) + 1 === ctrl[Ctl.PACK_TASKS]) Atomics.notify(ctrl, Ctl.PACK_DONE);
         runGemmPart(ex, f32, ctrl, 0);
         // Copy out the blocks already finished while the workers finish theirs.
@@ -167,10 +179,13 @@ export async function createWasmMatmul(opts: WasmMatmulOptions = {}): Promise<Wa
       for (let ch = 0; ch < chunks; ch++) if (copied[ch] === 0) copyOut(ch);
     } else {
       ctrl[Ctl.PACK_DONE] = 0;
-      f32.set(aIn, aOff);
+      copyA();
       runGemmPart(ex, f32, ctrl, 0);
-      if (ldc === n) c.set(f32.subarray(cOff, cOff + m * n));
-      else for (let i = 0; i < m; i++) c.set(f32.subarray(cOff + i * ldc, cOff + i * ldc + n), i * n);
+      for (let i = 0; i < batch; i++) {
+        const src = cOff + i * cItem;
+        if (ldc === n) c.set(f32.subarray(src, src + m * n), i * m * n);
+        else for (let r = 0; r < m; r++) c.set(f32.subarray(src + r * ldc, src + r * ldc + n), i * m * n + r * n);
+      }
     }
   };
 
