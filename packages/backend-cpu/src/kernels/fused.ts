@@ -4,6 +4,7 @@
  * full-size temporary. Row statistics accumulate in f64 (JS numbers), like the reductions.
  */
 import type { DataArray } from '@karakoram/core';
+import type { MatmulKernel } from '../backend.js';
 
 /** softmax over rows of length n. */
 export function softmax(x: DataArray, n: number, out: DataArray): void {
@@ -43,8 +44,6 @@ export function rmsNorm(x: DataArray, w: DataArray, n: number, eps: number, out:
   }
 }
 
-/** The matmul kernel the backend uses (C = op(A)·op(B), C overwritten). */
-export type Gemm = (a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number, transA: boolean, transB: boolean) => void;
 
 export interface AttentionDims {
   B: number; H: number; T: number; S: number; D: number; Dv: number;
@@ -59,30 +58,46 @@ export interface AttentionDims {
 /** Visible keys of query row i: [0, limit). */
 const limitOf = (d: AttentionDims, i: number): number => (d.causal ? Math.min(d.S, i + d.S - d.T + 1) : d.S);
 
+/** Heads per batched GEMM call: their [T, S] blocks together stay under this many floats. */
+const BLOCK_FLOATS = 1 << 22;
+const headsPerCall = (d: AttentionDims): number => Math.max(1, Math.min(d.B * d.H, Math.floor(BLOCK_FLOATS / Math.max(1, d.T * d.S))));
+
+/** One query row's scaled, masked logits in place; returns the max over the visible keys. */
+function scaleRow(p: Float32Array, row: number, lim: number, scale: number, mask: Float32Array | undefined, mRow: number): number {
+  let m = -Infinity;
+  if (mask) {
+    for (let j = 0; j < lim; j++) { const x = p[row + j]! * scale + mask[mRow + j]!; p[row + j] = x; if (x > m) m = x; }
+  } else if (scale !== 1) {
+    for (let j = 0; j < lim; j++) { const x = p[row + j]! * scale; p[row + j] = x; if (x > m) m = x; }
+  } else {
+    for (let j = 0; j < lim; j++) { const x = p[row + j]!; if (x > m) m = x; }
+  }
+  return m;
+}
+
+const maskRow = (d: AttentionDims, bh: number, i: number): number => {
+  const b = Math.floor(bh / d.H), h = bh - b * d.H;
+  return (((d.mB === 1 ? 0 : b) * d.mH + (d.mH === 1 ? 0 : h)) * d.T + i) * d.S;
+};
+
 /**
- * Per (batch, head): logits = q·kᵀ through the GEMM into a [T, S] scratch, then one pass per row
- * (scale, mask, max, exp, sum, normalise; hidden keys get probability 0), then out = P·v through
- * the GEMM. Only one head's [T, S] block is ever live.
+ * Per group of (batch, head) pairs: logits = q·kᵀ by one batched GEMM into a [heads, T, S]
+ * scratch, then one pass per row (scale, mask, max, exp, sum, normalise; hidden keys get
+ * probability 0), then out = P·v by one batched GEMM. A group's blocks stay under BLOCK_FLOATS.
  */
-export function attentionForward(gemm: Gemm, d: AttentionDims, q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, rowMax: Float32Array, lse: Float32Array): void {
+export function attentionForward(gemm: MatmulKernel, d: AttentionDims, q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, rowMax: Float32Array, lse: Float32Array): void {
   const { B, H, T, S, D, Dv, scale, mask } = d;
-  const p = new Float32Array(T * S);
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      const bh = b * H + h;
-      gemm(q.subarray(bh * T * D, (bh + 1) * T * D), k.subarray(bh * S * D, (bh + 1) * S * D), p, T, S, D, false, true);
-      const mOff = mask ? ((d.mB === 1 ? 0 : b) * d.mH + (d.mH === 1 ? 0 : h)) * T * S : 0;
+  const G = headsPerCall(d);
+  const p = new Float32Array(G * T * S);
+  for (let bh0 = 0; bh0 < B * H; bh0 += G) {
+    const g = Math.min(G, B * H - bh0);
+    gemm(q.subarray(bh0 * T * D), k.subarray(bh0 * S * D), p, T, S, D, false, true, g);
+    for (let h = 0; h < g; h++) {
+      const bh = bh0 + h;
       for (let i = 0; i < T; i++) {
-        const row = i * S;
+        const row = (h * T + i) * S;
         const lim = limitOf(d, i);
-        let m = -Infinity;
-        if (mask) {
-          for (let j = 0; j < lim; j++) { const x = p[row + j]! * scale + mask[mOff + row + j]!; p[row + j] = x; if (x > m) m = x; }
-        } else if (scale !== 1) {
-          for (let j = 0; j < lim; j++) { const x = p[row + j]! * scale; p[row + j] = x; if (x > m) m = x; }
-        } else {
-          for (let j = 0; j < lim; j++) { const x = p[row + j]!; if (x > m) m = x; }
-        }
+        const m = scaleRow(p, row, lim, scale, mask, mask ? maskRow(d, bh, i) : 0);
         let s = 0;
         for (let j = 0; j < lim; j++) { const e = Math.exp(p[row + j]! - m); p[row + j] = e; s += e; }
         const inv = 1 / s;
@@ -91,36 +106,37 @@ export function attentionForward(gemm: Gemm, d: AttentionDims, q: Float32Array, 
         rowMax[bh * T + i] = m;
         lse[bh * T + i] = m + Math.log(s);
       }
-      gemm(p, v.subarray(bh * S * Dv, (bh + 1) * S * Dv), out.subarray(bh * T * Dv, (bh + 1) * T * Dv), T, Dv, S, false, false);
     }
+    gemm(p, v.subarray(bh0 * S * Dv), out.subarray(bh0 * T * Dv), T, Dv, S, false, false, g);
   }
 }
 
 /**
- * The gradient, per (batch, head), with the probabilities rebuilt from q, k and lse:
- * P = exp(logits - lse); dv = Pᵀ·dO; dP = dO·vᵀ; dS = scale·P∘(dP - rowsum(P∘dP));
- * dq = dS·k; dk = dSᵀ·q. rowsum(P∘dP) equals rowsum(dO∘out), without reading out.
+ * The gradient, per group of (batch, head) pairs, with the probabilities rebuilt from q, k and
+ * lse: P = exp(logits - lse); dv = Pᵀ·dO; dP = dO·vᵀ; dS = scale·P∘(dP - rowsum(P∘dP));
+ * dq = dS·k; dk = dSᵀ·q, each product one batched GEMM. rowsum(P∘dP) equals rowsum(dO∘out),
+ * without reading out.
  */
-export function attentionBackward(gemm: Gemm, d: AttentionDims, q: Float32Array, k: Float32Array, v: Float32Array, lse: Float32Array, dOut: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array): void {
+export function attentionBackward(gemm: MatmulKernel, d: AttentionDims, q: Float32Array, k: Float32Array, v: Float32Array, lse: Float32Array, dOut: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array): void {
   const { B, H, T, S, D, Dv, scale, mask } = d;
-  const p = new Float32Array(T * S);
-  const dp = new Float32Array(T * S);
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      const bh = b * H + h;
-      const qb = q.subarray(bh * T * D, (bh + 1) * T * D);
-      const kb = k.subarray(bh * S * D, (bh + 1) * S * D);
-      const dob = dOut.subarray(bh * T * Dv, (bh + 1) * T * Dv);
-      gemm(qb, kb, p, T, S, D, false, true);
-      gemm(dob, v.subarray(bh * S * Dv, (bh + 1) * S * Dv), dp, T, S, Dv, false, true);
-      const mOff = mask ? ((d.mB === 1 ? 0 : b) * d.mH + (d.mH === 1 ? 0 : h)) * T * S : 0;
+  const G = headsPerCall(d);
+  const p = new Float32Array(G * T * S);
+  const dp = new Float32Array(G * T * S);
+  for (let bh0 = 0; bh0 < B * H; bh0 += G) {
+    const g = Math.min(G, B * H - bh0);
+    const qb = q.subarray(bh0 * T * D), kb = k.subarray(bh0 * S * D), dob = dOut.subarray(bh0 * T * Dv);
+    gemm(qb, kb, p, T, S, D, false, true, g);
+    gemm(dob, v.subarray(bh0 * S * Dv), dp, T, S, Dv, false, true, g);
+    for (let h = 0; h < g; h++) {
+      const bh = bh0 + h;
       for (let i = 0; i < T; i++) {
-        const row = i * S;
+        const row = (h * T + i) * S;
         const lim = limitOf(d, i);
         const l = lse[bh * T + i]!;
+        const mRow = mask ? maskRow(d, bh, i) : 0;
         let dot = 0;
         for (let j = 0; j < lim; j++) {
-          const x = p[row + j]! * scale + (mask ? mask[mOff + row + j]! : 0);
+          const x = p[row + j]! * scale + (mask ? mask[mRow + j]! : 0);
           const e = Math.exp(x - l);
           p[row + j] = e;
           dot += e * dp[row + j]!;
@@ -131,10 +147,10 @@ export function attentionBackward(gemm: Gemm, d: AttentionDims, q: Float32Array,
           dp.fill(0, row + lim, row + S);
         }
       }
-      gemm(p, dob, dv.subarray(bh * S * Dv, (bh + 1) * S * Dv), S, Dv, T, true, false);
-      gemm(dp, kb, dq.subarray(bh * T * D, (bh + 1) * T * D), T, D, S, false, false);
-      gemm(dp, qb, dk.subarray(bh * S * D, (bh + 1) * S * D), S, D, T, true, false);
     }
+    gemm(p, dob, dv.subarray(bh0 * S * Dv), S, Dv, T, true, false, g);
+    gemm(dp, kb, dq.subarray(bh0 * T * D), T, D, S, false, false, g);
+    gemm(dp, qb, dk.subarray(bh0 * S * D), S, D, T, true, false, g);
   }
 }
 
