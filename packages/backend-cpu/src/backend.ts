@@ -37,7 +37,7 @@ export interface CpuBackendOptions {
 const ARITH = new Set<BinaryOp>(['add', 'sub', 'mul', 'div']);
 
 const POOL_MIN = 1024;
-const POOL_MAX_BYTES = 256 * 1024 * 1024;
+const POOL_MAX_BYTES = 1024 * 1024 * 1024;
 const EMPTY = new Float32Array(0);
 
 const data = (r: TensorRef): DataArray => (r.storage as CpuStorage).data;
