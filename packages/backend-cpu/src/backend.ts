@@ -280,7 +280,7 @@ export class CpuBackend implements Backend {
       const out = this.out('f32', [d.B, d.H, d.T, d.Dv]);
       const rowMax = this.out('f32', [d.B, d.H, d.T]);
       const lse = this.out('f32', [d.B, d.H, d.T]);
-      F.attentionForward(this.matmulKernel, d, f32(q), f32(k), f32(v), out.data as Float32Array, rowMax.data as Float32Array, lse.data as Float32Array);
+      F.attentionForward(this.matmulKernel, this.simd, d, f32(q), f32(k), f32(v), out.data as Float32Array, rowMax.data as Float32Array, lse.data as Float32Array);
       return { out, rowMax, lse };
     },
     attentionBackward: (q, k, v, _out, lse, dOut, o) => {
@@ -288,7 +288,7 @@ export class CpuBackend implements Backend {
       const dq = this.out('f32', q.shape);
       const dk = this.out('f32', k.shape);
       const dv = this.out('f32', v.shape);
-      F.attentionBackward(this.matmulKernel, d, f32(q), f32(k), f32(v), f32(lse), f32(dOut), dq.data as Float32Array, dk.data as Float32Array, dv.data as Float32Array);
+      F.attentionBackward(this.matmulKernel, this.simd, d, f32(q), f32(k), f32(v), f32(lse), f32(dOut), dq.data as Float32Array, dk.data as Float32Array, dv.data as Float32Array);
       return { dq, dk, dv };
     },
     newtonSchulz: (x, steps, coefficients) => {

@@ -5,6 +5,7 @@
  */
 import type { DataArray } from '@karakoram/core';
 import type { MatmulKernel } from '../backend.js';
+import type { WasmElementwise } from '../wasm/elementwise.js';
 
 /** softmax over rows of length n. */
 export function softmax(x: DataArray, n: number, out: DataArray): void {
@@ -85,10 +86,12 @@ const maskRow = (d: AttentionDims, bh: number, i: number): number => {
  * scratch, then one pass per row (scale, mask, max, exp, sum, normalise; hidden keys get
  * probability 0), then out = P·v by one batched GEMM. A group's blocks stay under BLOCK_FLOATS.
  */
-export function attentionForward(gemm: MatmulKernel, d: AttentionDims, q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, rowMax: Float32Array, lse: Float32Array): void {
+export function attentionForward(gemm: MatmulKernel, simd: WasmElementwise | undefined, d: AttentionDims, q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, rowMax: Float32Array, lse: Float32Array): void {
   const { B, H, T, S, D, Dv, scale, mask } = d;
   const G = headsPerCall(d);
-  const p = new Float32Array(G * T * S);
+  // Unmasked rows run in wasm SIMD, in place in the module's memory; the last lim % 4 keys in JS.
+  const R = simd && !mask ? simd.rows : undefined;
+  const p = R ? simd!.scratch(1, G * T * S)[0]! : new Float32Array(G * T * S);
   for (let bh0 = 0; bh0 < B * H; bh0 += G) {
     const g = Math.min(G, B * H - bh0);
     gemm(q.subarray(bh0 * T * D), k.subarray(bh0 * S * D), p, T, S, D, false, true, g);
@@ -97,6 +100,20 @@ export function attentionForward(gemm: MatmulKernel, d: AttentionDims, q: Float3
       for (let i = 0; i < T; i++) {
         const row = (h * T + i) * S;
         const lim = limitOf(d, i);
+        if (R) {
+          const lim4 = lim & ~3, at = p.byteOffset + row * 4;
+          let m = lim4 ? R.scaleMax(at, lim4 * 4, scale) : -Infinity;
+          for (let j = lim4; j < lim; j++) { const x = p[row + j]! * scale; p[row + j] = x; if (x > m) m = x; }
+          let s = lim4 ? R.expSum(at, lim4 * 4, m) : 0;
+          for (let j = lim4; j < lim; j++) { const e = Math.exp(p[row + j]! - m); p[row + j] = e; s += e; }
+          const inv = 1 / s;
+          if (lim4) R.scaleRow(at, lim4 * 4, inv);
+          for (let j = lim4; j < lim; j++) p[row + j] = p[row + j]! * inv;
+          if (lim < S) p.fill(0, row + lim, row + S);
+          rowMax[bh * T + i] = m;
+          lse[bh * T + i] = m + Math.log(s);
+          continue;
+        }
         const m = scaleRow(p, row, lim, scale, mask, mask ? maskRow(d, bh, i) : 0);
         let s = 0;
         for (let j = 0; j < lim; j++) { const e = Math.exp(p[row + j]! - m); p[row + j] = e; s += e; }
@@ -117,11 +134,11 @@ export function attentionForward(gemm: MatmulKernel, d: AttentionDims, q: Float3
  * dq = dS·k; dk = dSᵀ·q, each product one batched GEMM. rowsum(P∘dP) equals rowsum(dO∘out),
  * without reading out.
  */
-export function attentionBackward(gemm: MatmulKernel, d: AttentionDims, q: Float32Array, k: Float32Array, v: Float32Array, lse: Float32Array, dOut: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array): void {
+export function attentionBackward(gemm: MatmulKernel, simd: WasmElementwise | undefined, d: AttentionDims, q: Float32Array, k: Float32Array, v: Float32Array, lse: Float32Array, dOut: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array): void {
   const { B, H, T, S, D, Dv, scale, mask } = d;
   const G = headsPerCall(d);
-  const p = new Float32Array(G * T * S);
-  const dp = new Float32Array(G * T * S);
+  const R = simd && !mask ? simd.rows : undefined;
+  const [p, dp] = R ? simd!.scratch(2, G * T * S) as [Float32Array, Float32Array] : [new Float32Array(G * T * S), new Float32Array(G * T * S)];
   for (let bh0 = 0; bh0 < B * H; bh0 += G) {
     const g = Math.min(G, B * H - bh0);
     const qb = q.subarray(bh0 * T * D), kb = k.subarray(bh0 * S * D), dob = dOut.subarray(bh0 * T * Dv);
@@ -133,6 +150,18 @@ export function attentionBackward(gemm: MatmulKernel, d: AttentionDims, q: Float
         const row = (h * T + i) * S;
         const lim = limitOf(d, i);
         const l = lse[bh * T + i]!;
+        if (R) {
+          const lim4 = lim & ~3, at = row * 4;
+          let dot = lim4 ? R.expDot(p.byteOffset + at, dp.byteOffset + at, lim4 * 4, scale, l) : 0;
+          for (let j = lim4; j < lim; j++) { const e = Math.exp(p[row + j]! * scale - l); p[row + j] = e; dot += e * dp[row + j]!; }
+          if (lim4) R.dsRow(p.byteOffset + at, dp.byteOffset + at, lim4 * 4, scale, dot);
+          for (let j = lim4; j < lim; j++) dp[row + j] = scale * p[row + j]! * (dp[row + j]! - dot);
+          if (lim < S) {
+            p.fill(0, row + lim, row + S);
+            dp.fill(0, row + lim, row + S);
+          }
+          continue;
+        }
         const mRow = mask ? maskRow(d, bh, i) : 0;
         let dot = 0;
         for (let j = 0; j < lim; j++) {

@@ -149,6 +149,72 @@ function buildModule(): Uint8Array<ArrayBuffer> {
     });
     mb.func(f, 'lsmBack');
   }
+  // Attention rows, in place on wasm memory (the scratch of scratch()):
+  // scaleMax(p, bytes, scale) -> f32: p *= scale, returns the max.
+  {
+    const f = new Func([I32, I32, F32], [F32]);
+    const i = f.local(I32), acc = f.local(V128), sv = f.local(V128), x = f.local(V128);
+    f.get(2).simd(Simd.f32x4_splat).set(sv);
+    splat(f, -Infinity).set(acc);
+    loop16(f, 1, i, () => {
+      f.get(0).get(i).add().get(0).get(i).add().v128Load(0).get(sv).simd(Simd.f32x4_mul).tee(x).v128Store(0);
+      f.get(acc).get(x).simd(Simd.f32x4_max).set(acc);
+    });
+    hreduce(f, acc, 'max');
+    mb.func(f, 'scaleMax');
+  }
+  // expSum(p, bytes, m) -> f32: p = exp(p - m), returns Σ p.
+  {
+    const f = new Func([I32, I32, F32], [F32]);
+    const i = f.local(I32), acc = f.local(V128), mv = f.local(V128), x = f.local(V128), fx = f.local(V128), r = f.local(V128), e = f.local(V128);
+    f.get(2).simd(Simd.f32x4_splat).set(mv);
+    f.v128Zero().set(acc);
+    loop16(f, 1, i, () => {
+      f.get(0).get(i).add().v128Load(0).get(mv).simd(Simd.f32x4_sub).set(x);
+      emitExp(f, x, fx, r);
+      f.set(e);
+      f.get(0).get(i).add().get(e).v128Store(0);
+      f.get(acc).get(e).simd(Simd.f32x4_add).set(acc);
+    });
+    hreduce(f, acc, 'add');
+    mb.func(f, 'expSum');
+  }
+  // scaleRow(p, bytes, s): p *= s.
+  {
+    const f = new Func([I32, I32, F32], []);
+    const i = f.local(I32), sv = f.local(V128);
+    f.get(2).simd(Simd.f32x4_splat).set(sv);
+    loop16(f, 1, i, () => { f.get(0).get(i).add().get(0).get(i).add().v128Load(0).get(sv).simd(Simd.f32x4_mul).v128Store(0); });
+    mb.func(f, 'scaleRow');
+  }
+  // expDot(p, dp, bytes, scale, l) -> f32: p = exp(p·scale - l), returns Σ p·dp.
+  {
+    const f = new Func([I32, I32, I32, F32, F32], [F32]);
+    const i = f.local(I32), acc = f.local(V128), sv = f.local(V128), lv = f.local(V128), x = f.local(V128), fx = f.local(V128), r = f.local(V128), e = f.local(V128);
+    f.get(3).simd(Simd.f32x4_splat).set(sv).get(4).simd(Simd.f32x4_splat).set(lv);
+    f.v128Zero().set(acc);
+    loop16(f, 2, i, () => {
+      f.get(0).get(i).add().v128Load(0).get(sv).simd(Simd.f32x4_mul).get(lv).simd(Simd.f32x4_sub).set(x);
+      emitExp(f, x, fx, r);
+      f.set(e);
+      f.get(0).get(i).add().get(e).v128Store(0);
+      f.get(acc).get(e).get(1).get(i).add().v128Load(0).simd(Simd.f32x4_mul).simd(Simd.f32x4_add).set(acc);
+    });
+    hreduce(f, acc, 'add');
+    mb.func(f, 'expDot');
+  }
+  // dsRow(p, dp, bytes, scale, dot): dp = scale·p·(dp - dot).
+  {
+    const f = new Func([I32, I32, I32, F32, F32], []);
+    const i = f.local(I32), sv = f.local(V128), dv = f.local(V128);
+    f.get(3).simd(Simd.f32x4_splat).set(sv).get(4).simd(Simd.f32x4_splat).set(dv);
+    loop16(f, 2, i, () => {
+      f.get(1).get(i).add();
+      f.get(sv).get(0).get(i).add().v128Load(0).simd(Simd.f32x4_mul);
+      f.get(1).get(i).add().v128Load(0).get(dv).simd(Simd.f32x4_sub).simd(Simd.f32x4_mul).v128Store(0);
+    });
+    mb.func(f, 'dsRow');
+  }
   return mb.build();
 }
 
@@ -162,6 +228,11 @@ type Exports = {
   sumExp(p: number, bytes: number, m: number): number;
   shift2(p: number, out: number, bytes: number, c1: number, c2: number): void;
   lsmBack(y: number, dy: number, out: number, bytes: number, s: number): void;
+  scaleMax(p: number, bytes: number, scale: number): number;
+  expSum(p: number, bytes: number, m: number): number;
+  scaleRow(p: number, bytes: number, s: number): void;
+  expDot(p: number, dp: number, bytes: number, scale: number, l: number): number;
+  dsRow(p: number, dp: number, bytes: number, scale: number, dot: number): void;
 };
 
 /** The SIMD kernels over host Float32Arrays (copied through wasm memory chunk by chunk). */
@@ -188,6 +259,22 @@ export class WasmElementwise {
     if (this.memory.buffer.byteLength < bytes) this.memory.grow(Math.ceil((bytes - this.memory.buffer.byteLength) / 65536));
     if (this.heap.buffer !== this.memory.buffer) this.heap = new Float32Array(this.memory.buffer);
     return this.heap;
+  }
+
+  /**
+   * `count` blocks of `floats` each in wasm memory, past the chunk buffers, for kernels that work
+   * in place (attention rows). Views die when the memory grows: take them again after any call
+   * that may grow it (this one, binary, logSoftmax).
+   */
+  scratch(count: number, floats: number): Float32Array[] {
+    const base = 3 * CHUNK;
+    const heap = this.ensure(base + count * floats);
+    return Array.from({ length: count }, (_, i) => heap.subarray(base + i * floats, base + (i + 1) * floats));
+  }
+
+  /** The in-place attention row kernels on scratch() views: byte offsets into wasm memory. */
+  get rows(): Pick<Exports, 'scaleMax' | 'expSum' | 'scaleRow' | 'expDot' | 'dsRow'> {
+    return this.ex;
   }
 
   /** out = a op b (same length), or a op s / s op a (swap) for a number b. */
