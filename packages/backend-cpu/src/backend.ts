@@ -139,6 +139,10 @@ export class CpuBackend implements Backend {
 
   unary(op: UnaryOp, x: TensorRef): Storage {
     const s = this.out(x.dtype, x.shape);
+    if (op === 'sigmoid' && this.simd && x.dtype === 'f32' && s.data.length >= WASM_FROM) {
+      this.simd.sigmoid(f32(x), s.data as Float32Array);
+      return s;
+    }
     E.unary(op, data(x), s.data);
     return s;
   }

@@ -32,6 +32,18 @@ describe('cpu SIMD elementwise', () => {
     }
   });
 
+  it('sigmoid matches float64 over [-100, 100] (and keeps NaN, ±Infinity right)', async () => {
+    const be = await createCpuBackend();
+    const x = rand(10001, 9, -100, 100);
+    x[0] = Infinity; x[1] = -Infinity; x[2] = NaN; x[3] = 0; x[4] = -0.5; x[5] = 30;
+    const y = be.readSync!({ storage: be.unary('sigmoid', ref(be, x, [10001])), shape: [10001], dtype: 'f32' }) as Float32Array;
+    expect([y[0], y[1], y[3]]).toEqual([1, 0, 0.5]);
+    expect(y[2]).toBeNaN();
+    let worst = 0;
+    for (let i = 3; i < x.length; i++) worst = Math.max(worst, Math.abs(y[i]! - 1 / (1 + Math.exp(-x[i]!))));
+    expect(worst).toBeLessThan(2e-7);
+  });
+
   it('log-softmax and its gradient match float64 on 4096-wide rows (a -Infinity entry, a huge one)', async () => {
     const be = await createCpuBackend();
     const V = 4096, R = 9;

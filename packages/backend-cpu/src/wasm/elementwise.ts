@@ -149,6 +149,22 @@ function buildModule(): Uint8Array<ArrayBuffer> {
     });
     mb.func(f, 'lsmBack');
   }
+  // sigmoid(x, out, bytes): e = exp(-|x|); x >= 0 ? 1/(1+e) : e/(1+e) (no overflow either side).
+  {
+    const f = new Func([I32, I32, I32], []);
+    const i = f.local(I32), v = f.local(V128), x = f.local(V128), fx = f.local(V128), r = f.local(V128), e = f.local(V128), s1 = f.local(V128);
+    loop16(f, 2, i, () => {
+      f.get(0).get(i).add().v128Load(0).tee(v).simd(Simd.f32x4_abs).simd(Simd.f32x4_neg).set(x);
+      emitExp(f, x, fx, r);
+      f.set(e);
+      splat(f, 1).get(e);
+      splat(f, 1).simd(Simd.f32x4_add).simd(Simd.f32x4_div).set(s1);
+      f.get(1).get(i).add();
+      f.get(s1).get(e).get(s1).simd(Simd.f32x4_mul);
+      f.get(v).v128Zero().simd(Simd.f32x4_ge).simd(Simd.v128_bitselect).v128Store(0);
+    });
+    mb.func(f, 'sigmoid');
+  }
   // Attention rows, in place on wasm memory (the scratch of scratch()):
   // scaleMax(p, bytes, scale) -> f32: p *= scale, returns the max.
   {
@@ -228,6 +244,7 @@ type Exports = {
   sumExp(p: number, bytes: number, m: number): number;
   shift2(p: number, out: number, bytes: number, c1: number, c2: number): void;
   lsmBack(y: number, dy: number, out: number, bytes: number, s: number): void;
+  sigmoid(x: number, out: number, bytes: number): void;
   scaleMax(p: number, bytes: number, scale: number): number;
   expSum(p: number, bytes: number, m: number): number;
   scaleRow(p: number, bytes: number, s: number): void;
@@ -298,6 +315,23 @@ export class WasmElementwise {
         const x = swap ? s : a[o + i]!;
         const y = typeof b === 'number' ? (swap ? a[o + i]! : s) : b[o + i]!;
         out[o + i] = op === 'add' ? x + y : op === 'sub' ? x - y : op === 'mul' ? x * y : x / y;
+      }
+    }
+  }
+
+  /** sigmoid elementwise (outputs below ~1e-38 flush to 0). */
+  sigmoid(x: Float32Array, out: Float32Array): void {
+    const n = out.length;
+    const heap = this.ensure(2 * CHUNK);
+    for (let o = 0; o < n; o += CHUNK) {
+      const len = Math.min(CHUNK, n - o);
+      const len4 = len & ~3;
+      heap.set(x.subarray(o, o + len), 0);
+      this.ex.sigmoid(0, CHUNK * 4, len4 * 4);
+      out.set(heap.subarray(CHUNK, CHUNK + len4), o);
+      for (let i = len4; i < len; i++) {
+        const v = x[o + i]!;
+        out[o + i] = v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v));
       }
     }
   }
