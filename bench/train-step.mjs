@@ -108,7 +108,9 @@ async function benchBackend(backend) {
     }, params);
     const lossValue = (await loss.data())[0];
     const t1 = performance.now();
-    tidy(() => noGrad(() => opt.step(grads, OPT.lr)));
+    // MuonClip reads the step's max logits: synchronously where the backend can, else awaited.
+    if (backend.readSync) tidy(() => noGrad(() => opt.step(grads, OPT.lr)));
+    else await opt.stepAsync(grads, OPT.lr);
     await sync();
     const t2 = performance.now();
     loss.dispose();

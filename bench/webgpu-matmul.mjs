@@ -88,7 +88,7 @@ async function tfjsRunner(m, k, n, A, B) {
 }
 
 const runners = { karakoram: oursRunner(undefined) };
-if (ALL_VARIANTS) for (const v of ['rb4', 'rb', 'tiled']) runners[`karakoram-${v}`] = oursRunner(v);
+if (ALL_VARIANTS) for (const v of ['rb16', 'rb4', 'rb', 'tiled']) runners[`karakoram-${v}`] = oursRunner(v);
 runners['tfjs-webgpu'] = tfjsRunner;
 
 const rows = [];

@@ -6,13 +6,13 @@
  * small (< 128^3 multiply-adds) or large.
  */
 import { adapterName, isSoftwareAdapter } from './device.js';
-import { aligned, type MatmulShape, type MatmulVariant } from './kernels/matmul.js';
+import { aligned, fitsRb16, type MatmulShape, type MatmulVariant } from './kernels/matmul.js';
 
 /** How the backend picks its matmul kernel: timed at creation, by rule of thumb, or fixed. */
 export interface TuneOptions {
   /** Time the matmul variants at creation (default true). false: a rule of thumb per adapter. */
   autotune?: boolean;
-  /** Always use this variant where it applies ('rb4' needs aligned shapes). */
+  /** Always use this variant where it applies ('rb16' and 'rb4' need aligned shapes). */
   matmulVariant?: MatmulVariant;
 }
 
@@ -34,7 +34,7 @@ const PROBE: Record<ShapeClass, [number, number, number]> = {
   'unaligned-large': [189, 195, 191],
 };
 
-const candidates = (c: ShapeClass): MatmulVariant[] => (c.startsWith('aligned') ? ['rb4', 'rb', 'tiled'] : ['rb', 'tiled']);
+const candidates = (c: ShapeClass): MatmulVariant[] => (c.startsWith('aligned') ? ['rb16', 'rb4', 'rb', 'tiled'] : ['rb', 'tiled']);
 
 /** Per adapter name: the chosen variant per class and the timings behind it (ms). */
 const cache = new Map<string, { choice: Map<ShapeClass, MatmulVariant>; timings: Record<string, number> }>();
@@ -61,15 +61,16 @@ export class MatmulTuner {
 
   /** Without timings: register blocking on software adapters (a CPU), workgroup tiles on GPUs. */
   private rule(c: ShapeClass): MatmulVariant {
-    if (isSoftwareAdapter(this.host.adapter)) return c.startsWith('aligned') ? 'rb4' : 'rb';
+    if (isSoftwareAdapter(this.host.adapter)) return c === 'aligned-large' ? 'rb16' : c.startsWith('aligned') ? 'rb4' : 'rb';
     return 'tiled';
   }
 
-  /** The variant to run `s` with (a fixed 'rb4' falls back to 'rb' on unaligned shapes). */
+  /** The variant to run `s` with; one that does not apply to the shape steps down (rb16 → rb4 → rb). */
   choose(s: MatmulShape): MatmulVariant {
-    const v = this.opts.matmulVariant;
-    if (v) return v === 'rb4' && !aligned(s) ? 'rb' : v;
-    return this.choice.get(shapeClass(s))!;
+    let v = this.opts.matmulVariant ?? this.choice.get(shapeClass(s))!;
+    if (v === 'rb16' && !fitsRb16(s)) v = 'rb4';
+    if (v === 'rb4' && !aligned(s)) v = 'rb';
+    return v;
   }
 
   /** One line for logs: how the choice was made and the variant per shape class. */

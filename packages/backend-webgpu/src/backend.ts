@@ -1,6 +1,6 @@
 import {
   KarakoramError,
-  type Backend, type BinaryOp, type DType, type DataArray, type FusedKernels, type MemoryInfo, type RandomKind,
+  type Backend, type BinaryOp, type DType, type DataArray, type FusedAttentionOptions, type FusedKernels, type MemoryInfo, type RandomKind,
   type ReduceOp, type Shape, type Storage, type TensorRef, type UnaryOp,
 } from '@karakoram/core';
 import { adapterName, isSoftwareAdapter, type Acquired } from './device.js';
@@ -11,6 +11,7 @@ import * as Mv from './kernels/movement.js';
 import * as Rd from './kernels/reduce.js';
 import * as I from './kernels/indexing.js';
 import * as F from './kernels/fused.js';
+import * as A from './kernels/attention.js';
 import { random as randomKernel } from './kernels/random.js';
 import { matmul as matmulKernel, type MatmulShape, type MatmulVariant } from './kernels/matmul.js';
 import { MatmulTuner, type TuneOptions } from './autotune.js';
@@ -104,6 +105,11 @@ export class WebGpuBackend implements Backend {
       softmax: (x) => this.rowOp('softmax', x),
       logSoftmax: (x) => this.rowOp('logSoftmax', x),
       rmsNorm: (x, w, eps) => this.rowOp('rmsNorm', x, w, eps),
+      softmaxBackward: (y, dy) => this.rowOp('softmaxBackward', y, dy),
+      logSoftmaxBackward: (y, dy) => this.rowOp('logSoftmaxBackward', y, dy),
+      rmsNormBackward: (x, w, eps, dy) => this.rmsNormBackward(x, w, eps, dy),
+      attention: (q, k, v, o) => this.attention(q, k, v, o),
+      attentionBackward: (q, k, v, out, lse, dOut, o) => this.attentionBackward(q, k, v, out, lse, dOut, o),
     };
   }
 
@@ -460,12 +466,57 @@ export class WebGpuBackend implements Backend {
 
   // -- fused --------------------------------------------------------------------------------
 
-  private rowOp(o: F.RowOp, x: TensorRef, w?: TensorRef, eps = 0): Storage {
+  /** A row op over the last axis of x; `second` is rmsNorm's weight or a gradient's dy. */
+  private rowOp(o: F.RowOp, x: TensorRef, second?: TensorRef, eps = 0): Storage {
     const s = this.out('f32', x.shape);
     const n = x.shape.length ? x.shape[x.shape.length - 1]! : 1;
     const rows = n === 0 ? 0 : s.length / n;
-    this.run(F.rowKernel(o, st(x).buffer, w ? st(w).buffer : undefined, rows, n, eps, s.buffer));
+    const inputs = second ? [st(x).buffer, st(second).buffer] : [st(x).buffer];
+    this.run(F.rowKernel(o, inputs, rows, n, eps, [s.buffer]));
     return s;
+  }
+
+  private rmsNormBackward(x: TensorRef, w: TensorRef, eps: number, dy: TensorRef): { dx: Storage; dweight: Storage } {
+    const dx = this.out('f32', x.shape);
+    const dweight = this.out('f32', w.shape);
+    const n = x.shape.length ? x.shape[x.shape.length - 1]! : 1;
+    const rows = n === 0 ? 0 : dx.length / n;
+    const rstd = this.pool.acquire(rows * 4, STORAGE_USAGE);
+    this.run(F.rowKernel('rmsNormBackward', [st(x).buffer, st(w).buffer, st(dy).buffer], rows, n, eps, [dx.buffer, rstd]));
+    this.run(F.rmsNormWeightGrad(st(x).buffer, st(dy).buffer, rstd, rows, n, dweight.buffer));
+    this.pool.release(rstd);
+    return { dx, dweight };
+  }
+
+  private attentionShape(q: TensorRef, k: TensorRef, v: TensorRef, o: FusedAttentionOptions): A.AttentionShape {
+    const [B, H, T, D] = q.shape as [number, number, number, number];
+    const mask = o.mask ? { mB: o.mask.shape[0]!, mH: o.mask.shape[1]! } : undefined;
+    return { B, H, T, S: k.shape[2]!, D, Dv: v.shape[3]!, scale: o.scale, causal: o.causal, mask };
+  }
+
+  private attention(q: TensorRef, k: TensorRef, v: TensorRef, o: FusedAttentionOptions): { out: Storage; rowMax: Storage; lse: Storage } {
+    const s = this.attentionShape(q, k, v, o);
+    const out = this.out('f32', [s.B, s.H, s.T, s.Dv]);
+    const rowMax = this.out('f32', [s.B, s.H, s.T]);
+    const lse = this.out('f32', [s.B, s.H, s.T]);
+    if (rowMax.length > 0) {
+      this.run(A.attentionForward(s, st(q).buffer, st(k).buffer, st(v).buffer, o.mask && st(o.mask).buffer, out.buffer, rowMax.buffer, lse.buffer));
+    }
+    return { out, rowMax, lse };
+  }
+
+  private attentionBackward(q: TensorRef, k: TensorRef, v: TensorRef, out: TensorRef, lse: TensorRef, dOut: TensorRef, o: FusedAttentionOptions): { dq: Storage; dk: Storage; dv: Storage } {
+    const s = this.attentionShape(q, k, v, o);
+    const dq = this.out('f32', q.shape);
+    const dk = this.out('f32', k.shape);
+    const dv = this.out('f32', v.shape);
+    const mask = o.mask && st(o.mask).buffer;
+    const rows = s.B * s.H * s.T;
+    const delta = this.pool.acquire(rows * 4, STORAGE_USAGE);
+    if (rows > 0) this.run(A.attentionBackwardQ(s, st(q).buffer, st(k).buffer, st(v).buffer, st(out).buffer, st(lse).buffer, st(dOut).buffer, mask, dq.buffer, delta));
+    if (s.B * s.H * s.S > 0) this.run(A.attentionBackwardKV(s, st(q).buffer, st(k).buffer, st(v).buffer, st(lse).buffer, st(dOut).buffer, delta, mask, dk.buffer, dv.buffer));
+    this.pool.release(delta);
+    return { dq, dk, dv };
   }
 }
 

@@ -107,6 +107,24 @@ describe('karakoram CLI', () => {
       expect((await readFile(join(run1, 'curves.svg'), 'utf8')).startsWith('<svg')).toBe(true);
     });
 
+    it('train on webgpu (MuonClip, so an awaited max-logit read) gives the cpu losses within 1e-3', async () => {
+      await writeFile(join(dir, 'gpu.json'), JSON.stringify(tinyTrain('gpu', 2, { backend: 'webgpu' })));
+      await writeFile(join(dir, 'cpu2.json'), JSON.stringify(tinyTrain('cpu2', 2)));
+      const gpu = await karakoram(['train', '--config', join(dir, 'gpu.json')]);
+      if (gpu.code !== 0 && /adapter/i.test(gpu.stderr) && !process.env.CI) {
+        console.warn(`!! SKIPPING the webgpu train run: no WebGPU adapter here (${gpu.stderr.trim()})`);
+        return;
+      }
+      expect(gpu.stderr).not.toContain('error');
+      expect(gpu.code).toBe(0);
+      expect((await karakoram(['train', '--config', join(dir, 'cpu2.json')])).code).toBe(0);
+      const losses = async (run: string): Promise<number[]> =>
+        (await readFile(join(dir, run, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l).loss as number);
+      const [g, c] = [await losses('gpu'), await losses('cpu2')];
+      expect(g).toHaveLength(2);
+      g.forEach((v, i) => expect(Math.abs(v - c[i]!) / Math.abs(c[i]!)).toBeLessThan(1e-3));
+    }, 300_000);
+
     it('logits: full and absorbed MLA paths agree', async () => {
       await writeFile(join(dir, 'tokens.json'), JSON.stringify([[67, 97, 108, 108, 32, 109], [101, 32, 73, 115, 104, 109]]));
       const a = await karakoram(['logits', '--model', join(run1, 'model'), '--tokens', join(dir, 'tokens.json'), '--out', join(dir, 'full.json')]);

@@ -19,6 +19,11 @@ export interface TrainableModel {
 export interface TrainOptimizer {
   /** Applies one update from `grads` (in parameter order) at learning rate `lr`; an object it returns is merged into the step's metrics. */
   step(grads: readonly Tensor[], lr: number): unknown;
+  /**
+   * The same update where it needs an asynchronous read first (MuonClip reads the step's max
+   * logits): used when present, as backends like webgpu have no synchronous read.
+   */
+  stepAsync?(grads: readonly Tensor[], lr: number): Promise<unknown>;
   /** The optimizer's state tensors by name, for checkpoints. */
   stateDict(): Map<string, Tensor>;
   /** Restores state saved by stateDict() (on resume). */
@@ -128,11 +133,14 @@ export class Trainer {
     } else {
       const clip = this.opts.clipNorm ?? 0;
       const scale = clip > 0 && gradNorm > clip ? clip / gradNorm : 1;
-      tidy(() => {
-        const gs = scale === 1 ? g : g.map((x) => ops.mul(x, scale));
-        const log = noGrad(() => this.opts.optimizer.step(gs, lr));
+      const opt = this.opts.optimizer;
+      const gs = scale === 1 ? g : noGrad(() => g.map((x) => ops.mul(x, scale)));
+      try {
+        const log = opt.stepAsync ? await opt.stepAsync(gs, lr) : tidy(() => noGrad(() => opt.step(gs, lr)));
         if (log && typeof log === 'object') extra = { ...extra, ...(log as Record<string, unknown>) };
-      });
+      } finally {
+        if (gs !== g) gs.forEach((t) => t.dispose());
+      }
       const more = this.opts.hooks?.afterUpdate?.(this.step);
       if (more) extra = { ...extra, ...more };
     }

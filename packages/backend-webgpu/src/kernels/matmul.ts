@@ -7,13 +7,17 @@
  *   everything in registers, no workgroup memory. Needs M, N and K to be multiples of 4. The fast
  *   one on SwiftShader (a CPU), where workgroup barriers are expensive and vec4 is SIMD.
  * - 'rb': the same 4x4 blocking with scalar, bounds-checked loads, for any shape.
+ * - 'rb16': the same idea with a 16x8 tile of C per invocation (32 vec4 accumulators) and 8x4
+ *   workgroups. Needs M a multiple of 16, N of 8 and K of 4. On SwiftShader the bigger tile
+ *   amortizes each load over twice the arithmetic of rb4: measured 1.3-1.8 GFLOP/s at 1024 against
+ *   rb4's 0.5-1.1 on the same (busy) machine.
  * - 'tiled': 32x32 tiles of C per workgroup staged through workgroup memory in steps of 16 along
  *   K, 4x4 per invocation: the classic kernel for real GPUs, any shape.
  */
 import { header, u, type Program } from '../program.js';
 
-/** The matmul kernels: 'rb4' (register-blocked, vec4, aligned shapes only), 'rb' (same blocking, any shape), 'tiled' (workgroup tiles). */
-export type MatmulVariant = 'rb4' | 'rb' | 'tiled';
+/** The matmul kernels: 'rb16' (16x8 register tiles, shapes in multiples of 16/8/4), 'rb4' (register-blocked, vec4, aligned shapes only), 'rb' (same blocking, any shape), 'tiled' (workgroup tiles). */
+export type MatmulVariant = 'rb16' | 'rb4' | 'rb' | 'tiled';
 
 /** One batched matmul as the kernels see it: sizes, transposes and per-operand batch strides. */
 export interface MatmulShape {
@@ -30,7 +34,13 @@ export interface MatmulShape {
 
 export const aligned = (s: MatmulShape): boolean => s.m % 4 === 0 && s.n % 4 === 0 && s.k % 4 === 0;
 
+/** Shapes rb16 applies to. */
+export const fitsRb16 = (s: MatmulShape): boolean => s.m % RB16_TM === 0 && s.n % (RB16_TNV * 4) === 0 && s.k % 4 === 0;
+
 const RB_WG = [8, 8] as const;
+const RB16_TM = 16;
+const RB16_TNV = 2;
+const RB16_WG = [8, 4] as const;
 
 /** Uniform words: [M, N, K, aBatchStride, bBatchStride]. */
 function uniformsOf(s: MatmulShape): number[] {
@@ -80,6 +90,63 @@ ${body}
   }
   let cB = batch * M4 * 4u * N4 + r0 * N4 + tc;
   C[cB] = acc0; C[cB + N4] = acc1; C[cB + N4x2] = acc2; C[cB + N4x3] = acc3;
+}`;
+}
+
+/**
+ * 'rb16': per k step of 4, the 16 rows' A values as scalars and the tile's B rows as vec4s, then
+ * 16 x 2 x 4 vec4 multiply-adds. Loads follow the transposes: A rows as vec4 over k (N) or
+ * columns as vec4 over rows (T); B rows as vec4 over columns (N) or, transposed, vec4 over k per
+ * column, regrouped into vec4 over columns.
+ */
+function rb16Code(tA: boolean, tB: boolean): string {
+  const TM = RB16_TM, TNV = RB16_TNV;
+  const lines: string[] = [];
+  // a(r, kk) as a WGSL expression, after the loads below.
+  let aOf: (r: number, kk: number) => string;
+  if (!tA) {
+    for (let r = 0; r < TM; r++) lines.push(`    let a${r} = A[ia + ${r}u * K4];`);
+    lines.push('    ia = ia + 1u;');
+    aOf = (r, kk) => `a${r}.${'xyzw'[kk]}`;
+  } else {
+    for (let kk = 0; kk < 4; kk++) for (let g = 0; g < TM / 4; g++) lines.push(`    let t${kk}_${g} = A[ia + ${kk}u * M4 + ${g}u];`);
+    lines.push('    ia = ia + 4u * M4;');
+    aOf = (r, kk) => `t${kk}_${r >> 2}.${'xyzw'[r & 3]}`;
+  }
+  if (!tB) {
+    for (let kk = 0; kk < 4; kk++) for (let c = 0; c < TNV; c++) lines.push(`    let b${kk}_${c} = B[ib + ${kk}u * N4 + ${c}u];`);
+    lines.push('    ib = ib + 4u * N4;');
+  } else {
+    for (let c = 0; c < TNV; c++) for (let j = 0; j < 4; j++) lines.push(`    let s${c}_${j} = B[ib + ${c * 4 + j}u * K4];`);
+    for (let kk = 0; kk < 4; kk++) for (let c = 0; c < TNV; c++) {
+      const comp = 'xyzw'[kk];
+      lines.push(`    let b${kk}_${c} = vec4<f32>(s${c}_0.${comp}, s${c}_1.${comp}, s${c}_2.${comp}, s${c}_3.${comp});`);
+    }
+    lines.push('    ib = ib + 1u;');
+  }
+  for (let r = 0; r < TM; r++) for (let c = 0; c < TNV; c++) {
+    lines.push(`    acc${r}_${c} = acc${r}_${c} + ${[0, 1, 2, 3].map((kk) => `${aOf(r, kk)} * b${kk}_${c}`).join(' + ')};`);
+  }
+  const accs: string[] = [];
+  const stores: string[] = [];
+  for (let r = 0; r < TM; r++) for (let c = 0; c < TNV; c++) {
+    accs.push(`var acc${r}_${c} = vec4<f32>(0.0);`);
+    stores.push(`  C[cB + ${r}u * N4 + ${c}u] = acc${r}_${c};`);
+  }
+  return `${header(5, ['vec4<f32>', 'vec4<f32>'], ['vec4<f32>'], { in: ['A', 'B'], out: ['C'] })}
+@compute @workgroup_size(${RB16_WG[0]}, ${RB16_WG[1]}, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let M4 = ${u(0)} / 4u; let N4 = ${u(1)} / 4u; let K4 = ${u(2)} / 4u;
+  let c4 = gid.x * ${TNV}u; let r0 = gid.y * ${TM}u; let batch = gid.z;
+  if (c4 >= N4 || r0 >= ${u(0)}) { return; }
+  var ia = batch * (${u(3)} / 4u) + ${tA ? 'r0 / 4u' : 'r0 * K4'};
+  var ib = batch * (${u(4)} / 4u) + ${tB ? 'c4 * 4u * K4' : 'c4'};
+  ${accs.join(' ')}
+  for (var kq = 0u; kq < K4; kq = kq + 1u) {
+${lines.join('\n')}
+  }
+  let cB = batch * M4 * 4u * N4 + r0 * N4 + c4;
+${stores.join('\n')}
 }`;
 }
 
@@ -161,11 +228,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 
 export function matmul(variant: MatmulVariant, s: MatmulShape, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer): Program {
   const { transA: tA, transB: tB } = s;
-  const code = variant === 'rb4' ? () => rb4Code(tA, tB) : variant === 'rb' ? () => rbCode(tA, tB) : () => tiledCode(tA, tB);
+  const code = variant === 'rb16' ? () => rb16Code(tA, tB) : variant === 'rb4' ? () => rb4Code(tA, tB) : variant === 'rb' ? () => rbCode(tA, tB) : () => tiledCode(tA, tB);
   const dispatch: [number, number, number] =
     variant === 'tiled'
       ? [Math.ceil(s.n / 32), Math.ceil(s.m / 32), s.batch]
-      : [Math.ceil(s.n / 4 / RB_WG[0]), Math.ceil(s.m / 4 / RB_WG[1]), s.batch];
+      : variant === 'rb16'
+        ? [Math.ceil(s.n / (4 * RB16_TNV) / RB16_WG[0]), Math.ceil(s.m / RB16_TM / RB16_WG[1]), s.batch]
+        : [Math.ceil(s.n / 4 / RB_WG[0]), Math.ceil(s.m / 4 / RB_WG[1]), s.batch];
   return {
     key: `matmul:${variant}|${tA ? 'T' : 'N'}${tB ? 'T' : 'N'}`,
     code,
