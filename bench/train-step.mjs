@@ -2,7 +2,9 @@
 // against an independent PyTorch float32 implementation of the same model and step
 // (bench/torch/train_step.py), in the same invocation. Runs on the built packages (README.md).
 //
-//   node bench/train-step.mjs                       every backend + PyTorch
+//   node bench/train-step.mjs                       cpu, tfjs-node-gpu, webgpu + PyTorch
+//   BENCH_BACKENDS=webgpu BENCH_TORCH=0 BENCH_BATCH=2 BENCH_SEQ=64 node bench/train-step.mjs
+//                                                   webgpu alone, small (SwiftShader is a CPU: ~30 s a step)
 //   BENCH_BACKENDS=cpu BENCH_TORCH=0 node bench/train-step.mjs
 //   BENCH_WARMUP=2 BENCH_STEPS=5 BENCH_BATCH=8 BENCH_SEQ=256 node bench/train-step.mjs
 //   BENCH_PROFILE=/tmp/step.cpuprofile ...   V8 CPU profile of the timed steps only (main thread)
@@ -43,7 +45,6 @@ const OPT = { lr: 0.02, weightDecay: 0.1, tau: 100 };
 /** The Karakoram backends this bench knows; each loader returns a Backend or throws why not. */
 const LOADERS = {
   cpu: async () => (await import('@karakoram/backend-cpu')).createCpuBackend({ threads: THREADS }),
-  // Written concurrently by other helpers: used when their package exists and loads.
   'tfjs-node-gpu': async () => fromPackage('@karakoram/backend-tfjs-node-gpu'),
   webgpu: async () => fromPackage('@karakoram/backend-webgpu'),
 };
