@@ -27,7 +27,7 @@ import { memorySection } from './sections/memory.js';
 
 export { DEFAULT_TOLERANCE, type Tolerance } from './harness.js';
 export * as reference from './ref.js';
-export { Rng } from './prng.js';
+export { Rng, randomF32 } from './prng.js';
 
 export interface ConformanceOptions {
   /** Overrides of DEFAULT_TOLERANCE (forward atol/rtol, gradient atol/rtol, normal draws). */

@@ -63,3 +63,11 @@ export class Rng {
     return xs;
   }
 }
+
+/** n f32 values uniform in [lo, hi) from a seed: test data for backend tests outside the suite. */
+export function randomF32(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  const r = new Rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = r.uniform(lo, hi);
+  return out;
+}

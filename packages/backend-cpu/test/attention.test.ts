@@ -3,16 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { ops, setBackend, tidy, valueAndGrads, type Backend } from '@karakoram/core';
 import { createCpuBackend } from '../src/index.js';
-
-function rand(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
-    out[i] = ((s >>> 0) / 2 ** 32) * 2 - 1;
-  }
-  return out;
-}
+import { randomF32 as rand } from '@karakoram/backend-conformance';
 
 describe('cpu fused attention in head groups', () => {
   it('matches the composite at T = S = 1200 over 2 x 2 heads (4 blocks of 1.44M floats: groups of 2)', async () => {

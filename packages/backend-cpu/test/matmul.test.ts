@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createCpuBackend, createWasmMatmul, type MatmulKernel } from '../src/index.js';
-
-/** Deterministic values in [-1, 1) so failures reproduce. */
-function rand(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
-    out[i] = ((s >>> 0) / 2 ** 32) * 2 - 1;
-  }
-  return out;
-}
+import { randomF32 as rand } from '@karakoram/backend-conformance';
 
 /** float64 reference of op(A) @ op(B), A stored [m,k] or [k,m], B stored [k,n] or [n,k]. */
 function reference(a: Float32Array, b: Float32Array, m: number, n: number, k: number, ta: boolean, tb: boolean): Float64Array {

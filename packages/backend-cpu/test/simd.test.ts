@@ -3,16 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Backend, TensorRef } from '@karakoram/core';
 import { CpuBackend, createCpuBackend } from '../src/index.js';
+import { randomF32 } from '@karakoram/backend-conformance';
 
-function rand(n: number, seed: number, lo = -2, hi = 2): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
-    out[i] = lo + ((s >>> 0) / 2 ** 32) * (hi - lo);
-  }
-  return out;
-}
 const ref = (be: Backend, v: Float32Array, shape: number[]): TensorRef => ({ storage: be.upload(v, 'f32'), shape, dtype: 'f32' });
 
 describe('cpu SIMD elementwise', () => {
@@ -20,7 +12,7 @@ describe('cpu SIMD elementwise', () => {
     const simd = await createCpuBackend();
     const js = new CpuBackend();
     const shape = [3, 2731]; // 8193 elements: two chunks and a tail of one
-    const a = rand(8193, 1), b = rand(8193, 2, 0.5, 3), s = rand(1, 3);
+    const a = randomF32(8193, 1, -2, 2), b = randomF32(8193, 2, 0.5, 3), s = randomF32(1, 3, -2, 2);
     for (const op of ['add', 'sub', 'mul', 'div'] as const) {
       for (const [x, xs, y, ys] of [[a, shape, b, shape], [a, shape, s, []], [s, [], a, shape]] as const) {
         const run = (be: Backend): Float32Array => be.readSync!({ storage: be.binary(op, ref(be, x, [...xs]), ref(be, y, [...ys]), shape), shape, dtype: 'f32' }) as Float32Array;
@@ -34,7 +26,7 @@ describe('cpu SIMD elementwise', () => {
 
   it('sigmoid matches float64 over [-100, 100] (and keeps NaN, ±Infinity right)', async () => {
     const be = await createCpuBackend();
-    const x = rand(10001, 9, -100, 100);
+    const x = randomF32(10001, 9, -100, 100);
     x[0] = Infinity; x[1] = -Infinity; x[2] = NaN; x[3] = 0; x[4] = -0.5; x[5] = 30;
     const y = be.readSync!({ storage: be.unary('sigmoid', ref(be, x, [10001])), shape: [10001], dtype: 'f32' }) as Float32Array;
     expect([y[0], y[1], y[3]]).toEqual([1, 0, 0.5]);
@@ -47,10 +39,10 @@ describe('cpu SIMD elementwise', () => {
   it('log-softmax and its gradient match float64 on 4096-wide rows (a -Infinity entry, a huge one)', async () => {
     const be = await createCpuBackend();
     const V = 4096, R = 9;
-    const x = rand(V * R, 5, -20, 20);
+    const x = randomF32(V * R, 5, -20, 20);
     x[3] = -Infinity;
     x[V + 7] = 1e30;
-    const dy = rand(V * R, 6, -1, 1);
+    const dy = randomF32(V * R, 6, -1, 1);
     const xr = ref(be, x, [R, V]);
     const y = be.readSync!({ storage: be.fused!.logSoftmax!(xr), shape: [R, V], dtype: 'f32' }) as Float32Array;
     const yr = ref(be, y, [R, V]);

@@ -8,19 +8,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ops, valueAndGrads, type Backend, type FusedAttentionOptions, type Storage, type Tensor } from '@karakoram/core';
 import { CpuBackend } from '@karakoram/backend-cpu';
-import { reference as R } from '@karakoram/backend-conformance';
+import { randomF32 as rand, reference as R } from '@karakoram/backend-conformance';
 import { WebGpuBackend, WebGpuStorage, createWebGpuBackend, type MatmulVariant } from '../src/index.js';
 import { withAdapter } from './adapter.js';
-
-function rand(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
-    out[i] = ((s >>> 0) / 2 ** 32) * 2 - 1;
-  }
-  return out;
-}
 
 withAdapter('webgpu kernels', () => {
   let gpu: WebGpuBackend;

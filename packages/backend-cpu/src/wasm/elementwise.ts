@@ -64,6 +64,23 @@ function hreduce(f: Func, v: number, op: 'add' | 'max'): void {
   for (let l = 1; l < 4; l++) f.get(v).simd(Simd.f32x4_extract_lane).byte(l).op(code);
 }
 
+/** (p, bytes, m) -> f32: Σ exp(p - m) over the row, with p = exp(p - m) stored in place when `store`. */
+function emitExpSum(store: boolean): Func {
+  const f = new Func([I32, I32, F32], [F32]);
+  const i = f.local(I32), acc = f.local(V128), mv = f.local(V128), x = f.local(V128), fx = f.local(V128), r = f.local(V128), e = f.local(V128);
+  f.get(2).simd(Simd.f32x4_splat).set(mv);
+  f.v128Zero().set(acc);
+  loop16(f, 1, i, () => {
+    f.get(0).get(i).add().v128Load(0).get(mv).simd(Simd.f32x4_sub).set(x);
+    emitExp(f, x, fx, r);
+    f.set(e);
+    if (store) f.get(0).get(i).add().get(e).v128Store(0);
+    f.get(acc).get(e).simd(Simd.f32x4_add).set(acc);
+  });
+  hreduce(f, acc, 'add');
+  return f;
+}
+
 function buildModule(): Uint8Array<ArrayBuffer> {
   const mb = new ModuleBuilder();
   mb.memory = { module: 'env', name: 'memory', min: 4 };
@@ -110,21 +127,9 @@ function buildModule(): Uint8Array<ArrayBuffer> {
     f.get(lo).simd(Simd.f64x2_extract_lane).byte(0).get(lo).simd(Simd.f64x2_extract_lane).byte(1).op(0xa0);
     mb.func(f, 'rowSum');
   }
-  // sumExp(p, bytes, m) -> f32: Σ exp(x - m)
-  {
-    const f = new Func([I32, I32, F32], [F32]);
-    const i = f.local(I32), acc = f.local(V128), mv = f.local(V128), x = f.local(V128), fx = f.local(V128), r = f.local(V128);
-    f.get(2).simd(Simd.f32x4_splat).set(mv);
-    f.v128Zero().set(acc);
-    loop16(f, 1, i, () => {
-      f.get(0).get(i).add().v128Load(0).get(mv).simd(Simd.f32x4_sub).set(x);
-      f.get(acc);
-      emitExp(f, x, fx, r);
-      f.simd(Simd.f32x4_add).set(acc);
-    });
-    hreduce(f, acc, 'add');
-    mb.func(f, 'sumExp');
-  }
+  // sumExp(p, bytes, m) -> f32: Σ exp(x - m); expSum: the same, also storing p = exp(p - m).
+  mb.func(emitExpSum(false), 'sumExp');
+  mb.func(emitExpSum(true), 'expSum');
   // shift2(p, out, bytes, c1, c2): out = (x - c1) - c2
   {
     const f = new Func([I32, I32, I32, F32, F32], []);
@@ -178,22 +183,6 @@ function buildModule(): Uint8Array<ArrayBuffer> {
     });
     hreduce(f, acc, 'max');
     mb.func(f, 'scaleMax');
-  }
-  // expSum(p, bytes, m) -> f32: p = exp(p - m), returns Σ p.
-  {
-    const f = new Func([I32, I32, F32], [F32]);
-    const i = f.local(I32), acc = f.local(V128), mv = f.local(V128), x = f.local(V128), fx = f.local(V128), r = f.local(V128), e = f.local(V128);
-    f.get(2).simd(Simd.f32x4_splat).set(mv);
-    f.v128Zero().set(acc);
-    loop16(f, 1, i, () => {
-      f.get(0).get(i).add().v128Load(0).get(mv).simd(Simd.f32x4_sub).set(x);
-      emitExp(f, x, fx, r);
-      f.set(e);
-      f.get(0).get(i).add().get(e).v128Store(0);
-      f.get(acc).get(e).simd(Simd.f32x4_add).set(acc);
-    });
-    hreduce(f, acc, 'add');
-    mb.func(f, 'expSum');
   }
   // scaleRow(p, bytes, s): p *= s.
   {
