@@ -43,6 +43,11 @@ export interface WebGpuMemoryInfo extends MemoryInfo {
 export interface WebGpuBackendOptions extends TuneOptions {
   /** Dispatches recorded before the command encoder is submitted (default 64). */
   batchDispatches?: number;
+  /**
+   * 'auto' (default): fused attention except where it loses to the composite (head dims too big
+   * for registers on a software adapter: SwiftShader). 'fused': always the fused kernels.
+   */
+  attention?: 'auto' | 'fused';
 }
 
 const STORAGE_USAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST
@@ -88,6 +93,7 @@ export class WebGpuBackend implements Backend {
   private destroyed = false;
   private destroying: Promise<void> | undefined;
   private errors = 0;
+  private readonly declineSlowAttention: boolean;
 
   constructor(acq: Acquired, opts: WebGpuBackendOptions = {}) {
     this.device = acq.device;
@@ -96,6 +102,7 @@ export class WebGpuBackend implements Backend {
     this.runtime = acq.runtime;
     this.pool = new BufferPool(this.device);
     this.batch = opts.batchDispatches ?? 64;
+    this.declineSlowAttention = (opts.attention ?? 'auto') === 'auto' && isSoftwareAdapter(acq.adapter);
     this.tuner = new MatmulTuner(this, opts);
     this.device.addEventListener('uncapturederror', (e) => {
       // Validation errors are bugs in a kernel; say so loudly, but only the first few times.
@@ -494,8 +501,10 @@ export class WebGpuBackend implements Backend {
     return { B, H, T, S: k.shape[2]!, D, Dv: v.shape[3]!, scale: o.scale, causal: o.causal, mask };
   }
 
-  private attention(q: TensorRef, k: TensorRef, v: TensorRef, o: FusedAttentionOptions): { out: Storage; rowMax: Storage; lse: Storage } {
+  private attention(q: TensorRef, k: TensorRef, v: TensorRef, o: FusedAttentionOptions): { out: Storage; rowMax: Storage; lse: Storage } | undefined {
     const s = this.attentionShape(q, k, v, o);
+    // On a CPU-emulated GPU the looped kernels lose to the composite: decline (see fitsRegisters).
+    if (this.declineSlowAttention && !A.fitsRegisters(s)) return undefined;
     const out = this.out('f32', [s.B, s.H, s.T, s.Dv]);
     const rowMax = this.out('f32', [s.B, s.H, s.T]);
     const lse = this.out('f32', [s.B, s.H, s.T]);

@@ -16,7 +16,8 @@ withAdapter('webgpu kernels', () => {
   let gpu: WebGpuBackend;
   const cpu = new CpuBackend();
   beforeAll(async () => {
-    gpu = await createWebGpuBackend();
+    // 'fused': the attention kernels run at every head dim, even where 'auto' declines them.
+    gpu = await createWebGpuBackend({ attention: 'fused' });
   });
   afterAll(async () => {
     await gpu?.destroy();
@@ -128,7 +129,7 @@ withAdapter('webgpu kernels', () => {
         const vr = ref(v, [c.B, c.H, c.S, c.Dv]);
         const o: FusedAttentionOptions = { scale: c.scale, causal: c.causal, mask: mask ? ref(mask, [c.mask![0], c.mask![1], c.T, c.S]) : undefined };
         const f = be.fused!;
-        const fw = f.attention!(qr, kr, vr, o);
+        const fw = f.attention!(qr, kr, vr, o)!;
         const outR = { storage: fw.out, shape: [c.B, c.H, c.T, c.Dv], dtype: 'f32' as const };
         const rows = [c.B, c.H, c.T];
         const bw = f.attentionBackward!(qr, kr, vr, outR, { storage: fw.lse, shape: rows, dtype: 'f32' }, ref(dOut, outR.shape), o);
@@ -154,7 +155,7 @@ withAdapter('webgpu kernels', () => {
       const run = async (be: Backend): Promise<number[][]> => {
         const ref = (data: Float32Array, shape: number[]) => ({ storage: be.upload(data, 'f32'), shape, dtype: 'f32' as const });
         const o: FusedAttentionOptions = { scale: 0.5, causal: false, mask: S ? ref(mask, [1, 1, T, S]) : undefined };
-        const r = be.fused!.attention!(ref(rand(T * D, 5), [1, 1, T, D]), ref(rand(S * D, 6), [1, 1, S, D]), ref(rand(S * Dv, 7), [1, 1, S, Dv]), o);
+        const r = be.fused!.attention!(ref(rand(T * D, 5), [1, 1, T, D]), ref(rand(S * D, 6), [1, 1, S, D]), ref(rand(S * Dv, 7), [1, 1, S, Dv]), o)!;
         return [Array.from(await be.read({ storage: r.out, shape: [T, Dv], dtype: 'f32' })), Array.from(await be.read({ storage: r.rowMax, shape: [T], dtype: 'f32' })), Array.from(await be.read({ storage: r.lse, shape: [T], dtype: 'f32' }))];
       };
       const want = await run(cpu);
@@ -164,6 +165,31 @@ withAdapter('webgpu kernels', () => {
         if (Number.isFinite(x)) expect(Math.abs(g - x), `S ${S} output ${k}[${i}]`).toBeLessThan(1e-5 * Math.max(1, Math.abs(x)));
         else expect(g, `S ${S} output ${k}[${i}]`).toBe(x);
       }));
+    }
+  });
+
+  it("by default a software adapter declines attention at K2's head dims (the composite is faster there), and ops.attention still matches cpu", async () => {
+    const auto = await createWebGpuBackend();
+    try {
+      const [B, H, T, D, Dv] = [1, 2, 6, 192, 128];
+      const q = rand(B * H * T * D, 41), k = rand(B * H * T * D, 42), v = rand(B * H * T * Dv, 43);
+      const ref = (be: Backend, x: Float32Array, shape: number[]) => ({ storage: be.upload(x, 'f32'), shape, dtype: 'f32' as const });
+      const o: FusedAttentionOptions = { scale: 0.07, causal: true };
+      const declined = auto.fused.attention!(ref(auto, q, [B, H, T, D]), ref(auto, k, [B, H, T, D]), ref(auto, v, [B, H, T, Dv]), o);
+      expect(declined === undefined).toBe(auto.adapterInfo().software);
+      // The small dims still run fused.
+      expect(auto.fused.attention!(ref(auto, q.subarray(0, 48 * 12), [1, 1, 12, 48]), ref(auto, k.subarray(0, 48 * 12), [1, 1, 12, 48]), ref(auto, v.subarray(0, 32 * 12), [1, 1, 12, 32]), o)).toBeDefined();
+      const outOf = async (be: Backend): Promise<Float32Array> => {
+        const t = (x: Float32Array, shape: number[]) => ops.tensor(x, shape, 'f32', be);
+        const { out } = ops.attention(t(q, [B, H, T, D]), t(k, [B, H, T, D]), t(v, [B, H, T, Dv]), { scale: 0.07, causal: true });
+        return (await out.data()) as Float32Array;
+      };
+      const [got, want] = [await outOf(auto), await outOf(cpu)];
+      let worst = 0;
+      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+      expect(worst).toBeLessThan(1e-5);
+    } finally {
+      await auto.destroy();
     }
   });
 

@@ -70,9 +70,10 @@ export interface FusedKernels {
    * v [B, H, S, Dv] (see ops.attention for the exact semantics; the composite default lives
    * there). Returns out [B, H, T, Dv] and, per row [B, H, T], the max logit over the visible keys
    * and the log-sum-exp of the logits (what the gradient rule needs to rebuild the probabilities
-   * without keeping the [B, H, T, S] matrix).
+   * without keeping the [B, H, T, S] matrix). undefined: the backend declines this shape (its
+   * kernel would be slower than the composite there), and ops.attention runs the composite.
    */
-  attention?(q: TensorRef, k: TensorRef, v: TensorRef, opts: FusedAttentionOptions): { out: Storage; rowMax: Storage; lse: Storage };
+  attention?(q: TensorRef, k: TensorRef, v: TensorRef, opts: FusedAttentionOptions): { out: Storage; rowMax: Storage; lse: Storage } | undefined;
   /**
    * The gradient of `attention` for q, k and v given the output cotangent dOut and the forward's
    * out and lse. Optional even where `attention` is fused: the rule in core then rebuilds it from

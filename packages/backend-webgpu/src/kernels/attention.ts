@@ -54,6 +54,15 @@ const PRIVATE_MAX = 2048;
 const U_N = 0, U_H = 1, U_T = 2, U_S = 3, U_DW = 4, U_DVW = 5, U_SCALE = 6, U_CAUSAL = 7, U_MB = 8, U_MH = 9, U_PER = 10;
 const N_UNIFORMS = 11;
 
+/**
+ * Whether every kernel of this shape runs unrolled in registers ('reg'). The looped variant is
+ * slow on SwiftShader: at K2's head dims (D 192, Dv 128) forward + backward measured 225-248 ms
+ * against 63-93 ms for the composite (matmuls + fused softmax), so the backend declines there.
+ */
+export function fitsRegisters(s: AttentionShape): boolean {
+  return (2 * s.D + s.Dv) / widthOf(s) <= LIVE_MAX;
+}
+
 /** Elements per load: 4 when both head dims allow vec4 rows. */
 const widthOf = (s: AttentionShape): 1 | 4 => (s.D % 4 === 0 && s.Dv % 4 === 0 ? 4 : 1);
 

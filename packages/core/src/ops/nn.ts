@@ -140,7 +140,10 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   }
   const be = q.backend;
   const f = be.fused?.attention;
-  if (!f) {
+  const fo = { scale, causal, mask: mask?.info };
+  // A fused kernel may decline a shape (undefined): the composite below then runs.
+  const r = f?.call(be.fused, q.info, k.info, v.info, fo);
+  if (!r) {
     let s = M.matmul(q, k, false, true);
     if (scale !== 1) s = M.mul(s, scale);
     if (causal) s = M.add(s, causalMask(T, S, be));
@@ -148,8 +151,6 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     const rowMax = M.max(M.stopGradient(s), -1);
     return { out: M.matmul(softmax(s), v), rowMax };
   }
-  const fo = { scale, causal, mask: mask?.info };
-  const r = f.call(be.fused, q.info, k.info, v.info, fo);
   const Dv = v.shape[3]!;
   const out = wrap(be, r.out, [B, H, T, Dv], 'f32');
   const rowMax = wrap(be, r.rowMax, [B, H, T], 'f32');
