@@ -115,6 +115,7 @@ export class WebGpuBackend implements Backend {
       softmaxBackward: (y, dy) => this.rowOp('softmaxBackward', y, dy),
       logSoftmaxBackward: (y, dy) => this.rowOp('logSoftmaxBackward', y, dy),
       rmsNormBackward: (x, w, eps, dy) => this.rmsNormBackward(x, w, eps, dy),
+      newtonSchulz: (x, steps, coefficients) => this.newtonSchulz(x, steps, coefficients),
       attention: (q, k, v, o) => this.attention(q, k, v, o),
       attentionBackward: (q, k, v, out, lse, dOut, o) => this.attentionBackward(q, k, v, out, lse, dOut, o),
     };
@@ -493,6 +494,46 @@ export class WebGpuBackend implements Backend {
     this.run(F.rmsNormWeightGrad(st(x).buffer, st(dy).buffer, rstd, rows, n, dweight.buffer));
     this.pool.release(rstd);
     return { dx, dweight };
+  }
+
+  /**
+   * Newton-Schulz (Muon) on a stack of matrices: the normalization one row kernel per matrix, each
+   * product one batched matmul, each polynomial step one scaleAdd kernel (the composite takes five
+   * elementwise dispatches and as many new buffers per iteration).
+   */
+  private newtonSchulz(x: TensorRef, steps: number, [a, b, c]: readonly [number, number, number]): Storage {
+    const r = x.shape.length;
+    const rows = x.shape[r - 2]!, cols = x.shape[r - 1]!;
+    const size = sizeOf(x.shape);
+    const batch = rows * cols === 0 ? 0 : size / (rows * cols);
+    const tall = rows > cols;
+    const m = tall ? cols : rows, n = tall ? rows : cols;
+    const src = tall ? (this.permute({ ...x, shape: [batch, rows, cols] }, [0, 2, 1]) as WebGpuStorage) : st(x);
+    let X = this.out('f32', [size]);
+    this.run(F.rowKernel('frobNormalize', [src.buffer], batch, m * n, 1e-7, [X.buffer]));
+    if (tall) this.dispose(src);
+    const A = this.pool.acquire(Math.max(4, batch * m * m * 4), STORAGE_USAGE);
+    const cA = this.pool.acquire(Math.max(4, batch * m * m * 4), STORAGE_USAGE);
+    const B = this.pool.acquire(Math.max(4, batch * m * m * 4), STORAGE_USAGE);
+    const P = this.pool.acquire(Math.max(4, batch * m * m * 4), STORAGE_USAGE);
+    const Y = this.pool.acquire(Math.max(4, size * 4), STORAGE_USAGE);
+    const mm = (s: MatmulShape, p: GPUBuffer, q: GPUBuffer, o: GPUBuffer): void => this.matmulInto(this.tuner.choose(s), s, p, q, o);
+    for (let i = 0; i < steps && size > 0; i++) {
+      mm({ batch, m, n: m, k: n, transA: false, transB: true, aBatch: m * n, bBatch: m * n }, X.buffer, X.buffer, A);
+      this.run(F.scaleAdd(A, c, undefined, batch * m * m, cA));
+      mm({ batch, m, n: m, k: m, transA: false, transB: false, aBatch: m * m, bBatch: m * m }, cA, A, B);
+      this.run(F.scaleAdd(A, b, B, batch * m * m, P));
+      mm({ batch, m, n, k: m, transA: false, transB: false, aBatch: m * m, bBatch: m * n }, P, X.buffer, Y);
+      const next = this.out('f32', [size]);
+      this.run(F.scaleAdd(X.buffer, a, Y, size, next.buffer));
+      this.dispose(X);
+      X = next;
+    }
+    for (const buf of [A, cA, B, P, Y]) this.pool.release(buf);
+    if (!tall) return X;
+    const back = this.permute({ storage: X, shape: [batch, cols, rows], dtype: 'f32' }, [0, 2, 1]);
+    this.dispose(X);
+    return back;
   }
 
   private attentionShape(q: TensorRef, k: TensorRef, v: TensorRef, o: FusedAttentionOptions): A.AttentionShape {

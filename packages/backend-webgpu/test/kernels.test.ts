@@ -65,6 +65,22 @@ withAdapter('webgpu kernels', () => {
     });
   }
 
+  it("fused Newton-Schulz matches the cpu backend's (wide, tall, stacked, a zero matrix)", async () => {
+    const coeffs = [3.4445, -4.775, 2.0315] as const;
+    for (const shape of [[3, 24, 40], [40, 24], [2, 16, 16], [1, 8, 12]]) {
+      const n = shape.reduce((p, d) => p * d, 1);
+      const x = rand(n, n + shape.length);
+      if (shape[0] === 1) x.fill(0);
+      const want = cpu.readSync({ storage: cpu.fused.newtonSchulz!({ storage: cpu.upload(x, 'f32'), shape, dtype: 'f32' }, 5, coeffs), shape, dtype: 'f32' });
+      const s = gpu.fused.newtonSchulz!({ storage: gpu.upload(x, 'f32'), shape, dtype: 'f32' }, 5, coeffs);
+      const got = await gpu.read({ storage: s, shape, dtype: 'f32' });
+      let worst = 0;
+      for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+      expect(worst, `[${shape.join(', ')}]`).toBeLessThan(1e-5);
+      gpu.dispose(s);
+    }
+  });
+
   it('scatterAdd is bit-identical to the cpu backend (same summation order)', async () => {
     const idx = Int32Array.from({ length: 300 }, (_, i) => (i * 7919) % 13);
     const upd = rand(300 * 5, 3);

@@ -8,14 +8,14 @@
 import { MAX_GROUPS, f32Bits, grid1d, header, main1d, u, type Program } from '../program.js';
 
 /** The row kernels: forward ops and the gradients core's rules accelerate with them. */
-export type RowOp = 'softmax' | 'logSoftmax' | 'rmsNorm' | 'softmaxBackward' | 'logSoftmaxBackward' | 'rmsNormBackward';
+export type RowOp = 'softmax' | 'logSoftmax' | 'rmsNorm' | 'softmaxBackward' | 'logSoftmaxBackward' | 'rmsNormBackward' | 'frobNormalize';
 const RWG = 64;
 const NEG_INF = 'negInf()';
 
 /** Inputs and outputs of each row op (bound in this order; X0 is what `x` reads). */
 const ARITY: Record<RowOp, [number, number]> = {
   softmax: [1, 1], logSoftmax: [1, 1], rmsNorm: [2, 1],
-  softmaxBackward: [2, 1], logSoftmaxBackward: [2, 1], rmsNormBackward: [3, 2],
+  softmaxBackward: [2, 1], logSoftmaxBackward: [2, 1], rmsNormBackward: [3, 2], frobNormalize: [1, 1],
 };
 
 /**
@@ -41,6 +41,12 @@ ${loop('dt = dt + X2[base + c] * X1[c] * x;')}
   let mg = ${reduce('sum', 'dt')} * r / f32(n);
 ${loop('Y[base + c] = r * (X2[base + c] * X1[c] - x * r * mg);')}
   if (lo == 0u) { Y1[row] = r; }`;
+    case 'frobNormalize':
+      // Newton-Schulz's start: a row is a whole matrix; x / (||x||_F + eps), rounded as core's ops.
+      return `  var ss = 0.0;
+${loop('ss = ss + x * x;')}
+  let d = sqrt(${reduce('sum', 'ss')}) + bitcast<f32>(${u(2)});
+${loop('Y[base + c] = x / d;')}`;
     case 'softmaxBackward':
       return `  var s = 0.0;
 ${loop('s = s + X1[base + c] * x;')}
@@ -147,5 +153,21 @@ export function rmsNormWeightGrad(x: GPUBuffer, dy: GPUBuffer, rstd: GPUBuffer, 
     outputs: [{ buffer: dw, dtype: 'f32' }],
     uniforms: [rows, n],
     dispatch: grid1d(n),
+  };
+}
+
+/**
+ * out = x·a + y (or x·a without y), elementwise over `count` floats; Newton-Schulz's polynomial
+ * steps. Uniforms: [count, a bits].
+ */
+export function scaleAdd(x: GPUBuffer, a: number, y: GPUBuffer | undefined, count: number, out: GPUBuffer): Program {
+  const ins = y ? ['f32', 'f32'] : ['f32'];
+  return {
+    key: `scaleAdd|${y ? 'y' : '-'}`,
+    code: () => [header(2, ins, ['f32']), main1d(u(0), `  Y[i] = X0[i] * bitcast<f32>(${u(1)})${y ? ' + X1[i]' : ''};`)].join('\n'),
+    inputs: [x, ...(y ? [y] : [])].map((buffer) => ({ buffer, dtype: 'f32' as const })),
+    outputs: [{ buffer: out, dtype: 'f32' }],
+    uniforms: [count, f32Bits(a)],
+    dispatch: grid1d(count),
   };
 }
