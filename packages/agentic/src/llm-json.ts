@@ -5,7 +5,7 @@
  * (after the provider's own retries: an HTTP body that is not JSON, a network error) count as a
  * failed attempt with their message.
  */
-import type { ChatMessage, ChatProvider } from '@karakoram/llm';
+import { jsonEnd, type ChatMessage, type ChatProvider } from '@karakoram/llm';
 import { errMessage, snippet } from './util.js';
 
 /** The first balanced JSON object or array in `text`, parsed; undefined when there is none. */
@@ -16,7 +16,7 @@ export function extractJson(text: string): unknown {
     for (let i = 0; i < c.length; i++) {
       const ch = c[i];
       if (ch !== '{' && ch !== '[') continue;
-      const end = balancedEnd(c, i);
+      const end = jsonEnd(c, i);
       if (end < 0) continue;
       try {
         return JSON.parse(c.slice(i, end));
@@ -26,21 +26,6 @@ export function extractJson(text: string): unknown {
     }
   }
   return undefined;
-}
-
-function balancedEnd(text: string, start: number): number {
-  let depth = 0;
-  let inStr = false;
-  for (let i = start; i < text.length; i++) {
-    const c = text[i];
-    if (inStr) {
-      if (c === '\\') i++;
-      else if (c === '"') inStr = false;
-    } else if (c === '"') inStr = true;
-    else if (c === '{' || c === '[') depth++;
-    else if ((c === '}' || c === ']') && --depth === 0) return i + 1;
-  }
-  return -1;
 }
 
 /** Options of a JSON-answer call: attempts, token limit and sampling. */

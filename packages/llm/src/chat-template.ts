@@ -87,8 +87,11 @@ function toCall(v: unknown): ParsedToolCall | undefined {
   return { name: f.name, arguments: typeof args === 'string' ? args : JSON.stringify(args) };
 }
 
-/** End index (exclusive) of the balanced JSON object starting at `start` ('{'), or -1. */
-function objectEnd(text: string, start: number): number {
+/**
+ * End index (exclusive) of the balanced JSON value starting at `start` (a '{' or '['), or -1;
+ * brackets inside strings do not count. For pulling JSON out of model text.
+ */
+export function jsonEnd(text: string, start: number): number {
   let depth = 0;
   let inStr = false;
   for (let i = start; i < text.length; i++) {
@@ -97,8 +100,8 @@ function objectEnd(text: string, start: number): number {
       if (c === '\\') i++;
       else if (c === '"') inStr = false;
     } else if (c === '"') inStr = true;
-    else if (c === '{') depth++;
-    else if (c === '}' && --depth === 0) return i + 1;
+    else if (c === '{' || c === '[') depth++;
+    else if ((c === '}' || c === ']') && --depth === 0) return i + 1;
   }
   return -1;
 }
@@ -123,7 +126,7 @@ export function parseToolCalls(text: string): { content: string; calls: ParsedTo
   // One {"tool_calls": [...]} block.
   const m = /\{\s*"tool_calls"\s*:/.exec(content);
   if (m) {
-    const end = objectEnd(content, m.index);
+    const end = jsonEnd(content, m.index);
     if (end > 0) {
       try {
         const block = JSON.parse(content.slice(m.index, end)) as { tool_calls?: unknown };
