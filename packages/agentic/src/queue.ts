@@ -1,6 +1,6 @@
 /**
  * Scale-out: the trajectory stage as BullMQ jobs over Redis, on the rephrasing pipeline's queue
- * machinery (@karakoram/data-rephrase: redisConnection, waitReady, safeJobId).
+ * machinery (@karakoram/data-rephrase: redisConnection, waitReady, safeJobId, startWorkers).
  *
  * The collecting side (`runSynthQueue`) runs the other stages in process and, for trajectories,
  * enqueues one job per pending task with jobId = the task id (safeJobId-encoded), so re-enqueueing
@@ -11,7 +11,7 @@
  * Workers (`startSynthWorkers`, here with `workers` > 0 or on other machines) run the episode.
  */
 import type { Job, Worker } from 'bullmq';
-import { redisConnection, safeJobId, waitReady } from '@karakoram/data-rephrase';
+import { redisConnection, safeJobId, startWorkers, waitReady } from '@karakoram/data-rephrase';
 import type { SynthConfig } from './config.js';
 import { runSynth, SynthContext, type SynthRunOptions, type SynthSummary } from './pipeline.js';
 import type { StageFiles } from './stage-io.js';
@@ -32,22 +32,11 @@ export const trajectoryJobId = (taskId: string): string => safeJobId(taskId);
 export async function startSynthWorkers(cfg: SynthConfig, opts: { redis: string; workers: number; log?: (s: string) => void; hooks?: EpisodeHooks }): Promise<{ workers: Worker[];
   /** Closes the workers, then the providers and MCP connections. */
   close(): Promise<void> }> {
-  const { Worker } = await import('bullmq');
-  const connection = redisConnection(opts.redis);
   const ctx = new SynthContext(cfg);
   const runner = await ctx.episodeRunner(opts.hooks);
-  const workers: Worker[] = [];
-  for (let i = 0; i < opts.workers; i++) {
-    const w = new Worker<TrajectoryJobData, EpisodeOutcome>(cfg.queue.name, async (job: Job<TrajectoryJobData>) => runner.run(job.data.task, job.data.agent), {
-      connection, concurrency: cfg.trajectories.concurrency,
-    });
-    w.on('failed', (job, err) => {
-      if (job && job.attemptsMade < (job.opts.attempts ?? 1)) opts.log?.(`job ${job.id} attempt ${job.attemptsMade} failed (will retry): ${err.message}`);
-    });
-    w.on('error', (err) => opts.log?.(`worker error: ${err.message}`));
-    workers.push(w);
-  }
-  await Promise.all(workers.map((w) => waitReady(w, opts.redis)));
+  const workers = await startWorkers<TrajectoryJobData, EpisodeOutcome>(cfg.queue.name, async (job) => runner.run(job.data.task, job.data.agent), {
+    redis: opts.redis, workers: opts.workers, concurrency: cfg.trajectories.concurrency, ...(opts.log ? { log: opts.log } : {}),
+  });
   return {
     workers,
     close: async () => {

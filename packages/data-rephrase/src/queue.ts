@@ -71,6 +71,39 @@ export async function waitReady(what: Queue | QueueEvents | Worker, url: string,
   }
 }
 
+/** How startWorkers runs a queue's workers in this process. */
+export interface WorkerOptions {
+  /** redis://host:port */
+  redis: string;
+  /** Workers to start. */
+  workers: number;
+  /** Jobs each worker runs at once. */
+  concurrency: number;
+  /** BullMQ rate limit shared by the workers (max jobs per duration ms). */
+  limiter?: { max: number; duration: number };
+  log?: (s: string) => void;
+}
+
+/**
+ * Starts `opts.workers` BullMQ workers on queue `name` running `handler`, logs retried attempts
+ * and worker errors, and resolves once every worker reaches Redis. Shared with @karakoram/agentic.
+ */
+export async function startWorkers<D, R>(name: string, handler: (job: Job<D>) => Promise<R>, opts: WorkerOptions): Promise<Worker<D, R>[]> {
+  const { Worker } = await import('bullmq');
+  const connection = redisConnection(opts.redis);
+  const workers: Worker<D, R>[] = [];
+  for (let i = 0; i < opts.workers; i++) {
+    const w = new Worker<D, R>(name, handler, { connection, concurrency: opts.concurrency, ...(opts.limiter ? { limiter: opts.limiter } : {}) });
+    w.on('failed', (job, err) => {
+      if (job && job.attemptsMade < (job.opts.attempts ?? 1)) opts.log?.(`job ${job.id} attempt ${job.attemptsMade} failed (will retry): ${err.message}`);
+    });
+    w.on('error', (err) => opts.log?.(`worker error: ${err.message}`));
+    workers.push(w);
+  }
+  await Promise.all(workers.map((w) => waitReady(w, opts.redis)));
+  return workers;
+}
+
 /** Options of a queue (BullMQ) run. */
 export interface QueueOptions extends RunOptions {
   /** redis://host:port */
@@ -83,24 +116,13 @@ export interface QueueOptions extends RunOptions {
 export async function startRephraseWorkers(cfg: RephraseConfig, opts: { redis: string; workers: number; log?: (s: string) => void }): Promise<{ workers: Worker[];
   /** Closes the workers, then the providers. */
   close(): Promise<void> }> {
-  const { Worker } = await import('bullmq');
-  const connection = redisConnection(opts.redis);
   const providers = await buildProviders(cfg);
   const rephraser = new Rephraser(cfg, providers.provider, providers.judge, await chunkTokenizer(cfg.tokenizer));
   const perMinute = cfg.queue.jobsPerMinute ?? (cfg.provider.kind === 'openai' ? cfg.provider.requestsPerMinute : undefined);
   const limiter = perMinute ? { max: Math.max(1, Math.floor(perMinute)), duration: 60_000 } : undefined;
-  const workers: Worker[] = [];
-  for (let i = 0; i < opts.workers; i++) {
-    const w = new Worker<JobData, Outcome>(cfg.queue.name, async (job: Job<JobData>) => rephraser.rephrase(job.data.doc, job.data.index), {
-      connection, concurrency: cfg.concurrency, ...(limiter ? { limiter } : {}),
-    });
-    w.on('failed', (job, err) => {
-      if (job && job.attemptsMade < (job.opts.attempts ?? 1)) opts.log?.(`job ${job.id} attempt ${job.attemptsMade} failed (will retry): ${err.message}`);
-    });
-    w.on('error', (err) => opts.log?.(`worker error: ${err.message}`));
-    workers.push(w);
-  }
-  await Promise.all(workers.map((w) => waitReady(w, opts.redis)));
+  const workers = await startWorkers<JobData, Outcome>(cfg.queue.name, async (job) => rephraser.rephrase(job.data.doc, job.data.index), {
+    redis: opts.redis, workers: opts.workers, concurrency: cfg.concurrency, ...(limiter ? { limiter } : {}), ...(opts.log ? { log: opts.log } : {}),
+  });
   return {
     workers,
     close: async () => {

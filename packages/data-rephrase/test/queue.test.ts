@@ -1,10 +1,11 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, type AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { haveRedis, requireRedis, startRedis, type RedisServer } from './redis.js';
 import { startServer, type RunningServer } from '@karakoram/llm';
 import { RunFiles, jobIdFor, parseRephraseConfig, redisConnection, runRephrase, runRephraseQueue, startRephraseWorkers, type RephraseConfigInput, type RephraseRecord } from '../src/index.js';
-import { corpus, fastSettings, freePort, readJsonlFile, tempDir, tinyCheckpoint, writeJsonl } from './helpers.js';
+import { corpus, fastSettings, readJsonlFile, tempDir, tinyCheckpoint, writeJsonl } from './helpers.js';
 
 /**
  * Scale-out on a real Redis: a redis-server started here on a free port, BullMQ workers
@@ -106,7 +107,12 @@ describe.skipIf(!haveRedis)('BullMQ over a real Redis', () => {
   });
 
   it('fails clearly when a job fails for good (unreachable provider)', async () => {
-    const port = await freePort();
+    // A port held for the test whose connections are dropped: no other test can take it (a closed
+    // port from freePort could be reused by a server of a test file running alongside).
+    const dead = createServer((sock) => sock.destroy());
+    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
+    const port = (dead.address() as AddressInfo).port;
+    onTestFinished(() => new Promise<void>((r) => dead.close(() => r())));
     const cfg = config('dead', { rephrasings: 1, queue: { name: 'test-dead', attempts: 2, backoffMs: 5 }, provider: { kind: 'openai', baseURL: `http://127.0.0.1:${port}/v1`, model: 'm', maxRetries: 1, backoffBaseMs: 5, backoffMaxMs: 10 } });
     await expect(runRephraseQueue(cfg, { redis: redisUrl, workers: 1, log: () => undefined })).rejects.toThrow(
       /job doc-0#0 failed after 2 attempt\(s\): provider at http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions failed after 2 attempts: last network error/,
