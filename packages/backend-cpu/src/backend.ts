@@ -35,6 +35,8 @@ export interface CpuBackendOptions {
 }
 
 const ARITH = new Set<BinaryOp>(['add', 'sub', 'mul', 'div']);
+/** Rows the SIMD log-softmax kernels take: whole f32x4 vectors, and long enough to beat the JS loop. */
+const simdRows = (n: number): boolean => n % 4 === 0 && n >= 64;
 
 const POOL_MIN = 1024;
 const POOL_MAX_BYTES = 1024 * 1024 * 1024;
@@ -252,8 +254,8 @@ export class CpuBackend implements Backend {
     logSoftmax: (x) => {
       const s = this.out(x.dtype, x.shape);
       const n = x.shape[x.shape.length - 1] ?? 1;
-      if (this.simd && n % 4 === 0 && n >= 64) { this.simd.logSoftmax(f32(x), n, s.data as Float32Array); return s; }
-      F.logSoftmax(data(x), x.shape[x.shape.length - 1] ?? 1, s.data);
+      if (this.simd && simdRows(n)) this.simd.logSoftmax(f32(x), n, s.data as Float32Array);
+      else F.logSoftmax(data(x), n, s.data);
       return s;
     },
     rmsNorm: (x, w, eps) => {
@@ -269,8 +271,8 @@ export class CpuBackend implements Backend {
     logSoftmaxBackward: (y, dy) => {
       const s = this.out(y.dtype, y.shape);
       const n = y.shape[y.shape.length - 1] ?? 1;
-      if (this.simd && n % 4 === 0 && n >= 64) { this.simd.logSoftmaxBackward(f32(y), f32(dy), n, s.data as Float32Array); return s; }
-      F.logSoftmaxBackward(data(y), data(dy), y.shape[y.shape.length - 1] ?? 1, s.data);
+      if (this.simd && simdRows(n)) this.simd.logSoftmaxBackward(f32(y), f32(dy), n, s.data as Float32Array);
+      else F.logSoftmaxBackward(data(y), data(dy), n, s.data);
       return s;
     },
     rmsNormBackward: (x, w, eps, dy) => {
